@@ -1,0 +1,1 @@
+"""The ``accupredix`` command line."""
