@@ -30,14 +30,32 @@ MIN_SECRET_LENGTH = 6
 _TEXT_PATTERNS = (
     # Our own API keys: keep the visible prefix, hide the secret part.
     (re.compile(r"\b(apx_[A-Za-z0-9]+_)[A-Za-z0-9_\-]{8,}"), r"\1" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*"), r"\1 " + MASK),
-    (re.compile(r"(?i)(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    # Authorization headers of any scheme, and bare bearer tokens; the plain
+    # word "basic" in a sentence is left alone.
     (
         re.compile(
-            r"(?i)([?&](?:api[_-]?key|access_token|refresh_token|token|key|"
-            r"client_secret|password|code)=)[^&\s#]+"
+            r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',]+"
         ),
         r"\1" + MASK,
+    ),
+    (re.compile(r"\b(Bearer\s+)[A-Za-z0-9._~+/\-]{16,}=*"), r"\1" + MASK),
+    (re.compile(r"(?i)(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    # Credential parameters in query strings and form bodies; the generic names
+    # (token, key, code) only right after ? or &, where they are parameters.
+    (
+        re.compile(
+            r"(?i)((?:\b(?:api[_-]?key|access_token|refresh_token|id_token|client_secret|"
+            r"password|passwd)|[?&](?:token|key|code))=)[^&\s#\"']+"
+        ),
+        r"\1" + MASK,
+    ),
+    # The same names as JSON members, as in a logged token response.
+    (
+        re.compile(
+            r'(?i)("(?:api[_-]?key|access_token|refresh_token|id_token|client_secret|'
+            r'password|token)"\s*:\s*")[^"]*"'
+        ),
+        r"\1" + MASK + '"',
     ),
 )
 

@@ -6,13 +6,18 @@ import logging
 
 from app.runtime import Runtime
 from app.services.overview import Overview, overview
-from ui.qt import QFormLayout, QGroupBox, QLabel, QMainWindow, QVBoxLayout, QWidget
+from ui.qt import QFormLayout, QGroupBox, QLabel, QMainWindow, QVBoxLayout, QWidget, Signal
 from ui.workers import Task, submit
 
 log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
+    """The application window; ``loaded`` or ``load_failed`` follows each refresh."""
+
+    loaded = Signal(object)
+    load_failed = Signal(str)
+
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
@@ -53,6 +58,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Store: {self.runtime.database.engine.url.get_backend_name()}"
         )
+        self.loaded.emit(data)
 
     def _failed(self, message: str) -> None:
         self.statusBar().showMessage(f"Could not load the overview: {message}")
+        self.load_failed.emit(message)
