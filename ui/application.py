@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from app.runtime import Runtime
+from resources import resource
 from ui.main_window import MainWindow
-from ui.qt import QApplication, QThreadPool, QTimer
+from ui.qt import QApplication, QIcon, QThreadPool, QTimer
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def run_gui(runtime: Runtime, *, screenshot_dir: str | None = None) -> int:
     """
     qt_app = QApplication.instance() or QApplication(sys.argv)
     qt_app.setApplicationName("AccuPredix")
+    qt_app.setWindowIcon(QIcon(str(resource("icons", "accupredix.svg"))))
     window = MainWindow(runtime)
     window.show()
     window.refresh()

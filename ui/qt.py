@@ -1,7 +1,7 @@
 """The one module that imports Qt; the rest of ``ui`` imports from here."""
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
@@ -18,6 +18,7 @@ __all__ = [
     "QFont",
     "QFormLayout",
     "QGroupBox",
+    "QIcon",
     "QLabel",
     "QMainWindow",
     "QObject",
