@@ -40,7 +40,7 @@ def demo_seed(state: CliState, seed: int) -> None:
         return
     click.echo(
         f"seeded organisation {summary.organisation_id}: {summary.series} series, "
-        f"{summary.lines} demand lines, {summary.connectors} connectors"
+        f"{summary.lines} demand lines, {len(summary.connectors)} connectors"
     )
 
 

@@ -1,4 +1,4 @@
-"""Demo data: two years of synthetic daily demand, and a store seeded with it.
+"""Two years of synthetic daily demand, deterministic given a seed.
 
 The history is made to have what forecasts, alerts and trend changes need to
 show something real: weekday and yearly seasonality, rising, falling and
@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from app.store.types import utcnow
 
-DEMO_ORGANISATION = "Demo Organisation"
-DEMO_WORKSPACE = "Main"
 CURRENCY = "EUR"
 # One location per channel: the DC ships the web shop, the store sells over the counter.
 LOCATIONS = ("north-dc", "south-store")
@@ -82,9 +80,12 @@ class SkuProfile:
     occurrence: tuple[float, float] | None
 
 
-@dataclass(frozen=True, slots=True)
-class DemoLine:
-    """One canonical demand line (see the design's canonical demand line)."""
+class DemoLine(NamedTuple):
+    """One canonical demand line (see the design's canonical demand line).
+
+    A named tuple rather than a dataclass: there are some 200k of them, and
+    tuples are several times cheaper to build.
+    """
 
     order_id: str
     line_id: str
@@ -120,18 +121,6 @@ class DemoData:
         """The (sku, location, product_name) of every series the lines make."""
         seen = {(line.sku, line.location): line.product_name for line in self.lines}
         return [(sku, location, name) for (sku, location), name in sorted(seen.items())]
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    """What :func:`seed_demo` created, or found when the demo was already there."""
-
-    organisation_id: int
-    workspace_id: int
-    connectors: tuple[int, ...]
-    lines: int
-    series: int
-    seeded: bool
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,8 +171,9 @@ def _promotions(rng: np.random.Generator, start: dt.date, days: int) -> tuple[Pr
 def _profiles(rng: np.random.Generator, skus: int, start: dt.date, days: int) -> list[SkuProfile]:
     profiles = []
     for i, (kind, name) in enumerate(zip(_kinds(rng, skus), _names(rng, skus), strict=True)):
-        web = float(rng.lognormal(np.log(12), 0.8))
-        levels = (web, web * float(rng.uniform(0.3, 0.8)))
+        # Regular items sell at least a few a day; slower ones are the intermittent kind.
+        web = float(np.clip(rng.lognormal(np.log(12), 0.7), 4, 150))
+        levels = (web, web * float(rng.uniform(0.35, 0.85)))
         growth = float(rng.uniform(-0.05, 0.05))
         growth_after, change_date, occurrence = growth, None, None
         promotions: tuple[Promotion, ...] = ()
@@ -193,9 +183,10 @@ def _profiles(rng: np.random.Generator, skus: int, start: dt.date, days: int) ->
             growth = growth_after = float(rng.uniform(-0.6, -0.3))
         elif kind == "trend_change":
             sign = 1.0 if rng.random() < 0.5 else -1.0
-            growth = sign * float(rng.uniform(0.4, 0.8))
-            growth_after = -sign * float(rng.uniform(0.5, 1.0))
-            change_date = start + dt.timedelta(days=int(days * rng.uniform(0.55, 0.8)))
+            growth = sign * float(rng.uniform(0.35, 0.7))
+            growth_after = -sign * float(rng.uniform(0.5, 0.9))
+            # Late enough to be recent news, early enough for months of the new direction.
+            change_date = start + dt.timedelta(days=int(days * rng.uniform(0.55, 0.75)))
         elif kind == "promo":
             promotions = _promotions(rng, start, days)
         elif kind == "intermittent":
@@ -266,20 +257,19 @@ def _quantities(
     """Units per (sku, location, day), integers >= 0."""
     dates = np.datetime64(start, "D") + np.arange(days)
     quantities = np.zeros((len(profiles), len(LOCATIONS), days), dtype=np.int64)
+    size = (len(LOCATIONS), days)
     for i, profile in enumerate(profiles):
-        mean = _expected(profile, dates, start)
         if profile.occurrence is None:
+            mean = _expected(profile, dates, start)
             # Gamma-Poisson: counts more dispersed than Poisson, as real sales are.
             shape = float(rng.uniform(4, 12))
-            quantities[i] = rng.poisson(mean * rng.gamma(shape, 1 / shape, size=mean.shape))
+            quantities[i] = rng.poisson(mean * rng.gamma(shape, 1 / shape, size=size))
         else:
-            weekday = _WEEKDAY[:, (dates.view("int64") + 3) % 7]
-            p = np.array(profile.occurrence)[:, None] * weekday
-            hits = rng.random(mean.shape) < p
-            lumps = 1 + rng.negative_binomial(
-                1, 1 / (1 + np.array(profile.levels))[:, None], size=mean.shape
-            )
-            quantities[i] = hits * lumps
+            chance = np.array(profile.occurrence)[:, None] * _WEEKDAY[:, _weekday_index(dates)]
+            hits = rng.random(size) < chance
+            # Geometric order sizes around the item's mean lump: mostly small, now and then big.
+            p = 1 / (1 + np.array(profile.levels))[:, None]
+            quantities[i] = hits * (1 + rng.negative_binomial(1, p, size=size))
     return quantities
 
 
@@ -292,7 +282,8 @@ def _lines(
     for i, profile in enumerate(profiles):
         for promotion in profile.promotions:
             on_promo[i, (promotion.start - start).days : (promotion.end - start).days + 1] = True
-    # Web orders arrive around the clock and ship within hours; tills upload within minutes.
+    # Web orders ship within hours, tills upload within minutes; order hours are bounded so
+    # that a line's last change falls on its order date.
     order_hours = ((0, 18), (9, 20))
     lags = ((3600, 6 * 3600), (30, 300))
     lines: list[DemoLine] = []
