@@ -1,0 +1,1 @@
+"""Connectors: the preset contract, the shared HTTP and file layers, the presets."""
