@@ -1,0 +1,1 @@
+"""Forecast runs over the store: series building, execution and persistence."""
