@@ -19,6 +19,9 @@ from app.redaction import forget_secrets
 from app.store.db import Database
 from tests.support.postgres import URL_ENV, TemplateDatabases, private_server
 
+# Widgets render without a window system, whichever way pytest is started.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()
 
 

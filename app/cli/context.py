@@ -11,6 +11,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from app.config import ConfigError
+from app.connectors.errors import ConnectorError
 from app.runtime import Runtime, bootstrap
 from app.services.errors import NotFound, ServiceError
 from app.vault import VaultError
@@ -65,7 +66,7 @@ class AppGroup(click.Group):
             fail(f"configuration: {exc}", EXIT_CONFIG)
         except NotFound as exc:
             fail(str(exc), EXIT_NOT_FOUND)
-        except (ServiceError, VaultError) as exc:
+        except (ServiceError, VaultError, ConnectorError) as exc:
             fail(str(exc))
         except OperationalError as exc:
             log.warning("store unreachable: %s", exc.orig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import app
+from app.cli.connectors import connector
 from app.cli.context import AppGroup, CliState
 from app.cli.keys import api_key
 from app.cli.server import gui, serve
@@ -30,7 +31,7 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(gui)
 
 
-for command in (gui, serve, db, demo, org, api_key, vault):
+for command in (gui, serve, db, demo, org, api_key, vault, connector):
     cli.add_command(command)
 
 

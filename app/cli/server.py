@@ -31,6 +31,7 @@ def has_display() -> bool:
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, demo: bool) -> None:
     """Run the embedded server headless until SIGTERM or Ctrl-C."""
+    from app.services.scheduling import BackgroundSyncs
     from embedded_api.app import create_app
     from embedded_api.server import EmbeddedServer
 
@@ -51,8 +52,13 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool) -> No
     except OSError as exc:
         fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
     server.stop_on_signals()
+    scheduler = BackgroundSyncs(runtime)
+    scheduler.start()
     click.echo(f"AccuPredix server listening on {server.url} (Ctrl-C to stop)", err=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        scheduler.stop()
 
 
 @click.command()

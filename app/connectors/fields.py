@@ -14,7 +14,7 @@ from app.connectors.errors import ConfigurationError
 
 class FieldKind(enum.StrEnum):
     TEXT = "text"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a field kind, not a password
     URL = "url"
     NUMBER = "number"
     CHOICE = "choice"
@@ -126,7 +126,9 @@ def validate_config(fields: Iterable[Field], values: Mapping[str, Any]) -> dict[
         except ValueError as exc:
             problems[name] = str(exc)
     if problems:
-        summary = "; ".join(f"{specs[n].label if n in specs else n} {p}" for n, p in problems.items())
+        summary = "; ".join(
+            f"{specs[n].label if n in specs else n} {p}" for n, p in problems.items()
+        )
         raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
     return out
 

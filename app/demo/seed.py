@@ -112,24 +112,26 @@ def seed_demo(
         )
         session.add_all([organisation, workspace])
         session.flush()
-        # Presets that need no secrets, so the demo works without a vault key.
+        # The demo preset serves the same history, so these connectors sync like
+        # real ones; the cursor says the history is already in.
         connectors = {
-            "web": Connector(
+            channel: Connector(
                 workspace_id=workspace.id,
-                preset="custom_file",
-                name="Demo web shop export",
-                config={"path": "demo://web-shop"},
-            ),
-            "store": Connector(
-                workspace_id=workspace.id,
-                preset="custom_rest",
-                name="Demo store POS",
-                config={"base_url": "http://127.0.0.1:9/demo", "auth": "none"},
-            ),
+                preset="demo",
+                name=name,
+                config={
+                    "channel": channel,
+                    "seed": seed,
+                    "end": data.end.isoformat(),
+                    "days": days,
+                    "skus": skus,
+                },
+                cursor={"complete": True},
+                status=ConnectorStatus.HEALTHY,
+                last_synced_at=now,
+            )
+            for channel, name in (("web", "Demo web shop"), ("store", "Demo store POS"))
         }
-        for connector in connectors.values():
-            connector.status = ConnectorStatus.HEALTHY
-            connector.last_synced_at = now
         session.add_all(connectors.values())
         session.flush()
         counts = _insert_lines(session, data, workspace.id, connectors, now)

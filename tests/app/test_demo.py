@@ -317,7 +317,9 @@ def test_seed_creates_the_demo_store_matching_the_generator(
         assert (workspace.name, workspace.frequency) == ("Main", Frequency.WEEKLY)
         connectors = session.scalars(select(Connector).order_by(Connector.id)).all()
         assert tuple(c.id for c in connectors) == summary.connectors
-        assert [c.preset for c in connectors] == ["custom_file", "custom_rest"]
+        assert [c.preset for c in connectors] == ["demo", "demo"]
+        assert [c.config["channel"] for c in connectors] == ["web", "store"]
+        assert all(c.cursor == {"complete": True} for c in connectors)
         for connector in connectors:
             assert connector.workspace_id == workspace.id
             assert connector.status == ConnectorStatus.HEALTHY

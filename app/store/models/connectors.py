@@ -47,7 +47,8 @@ class Connector(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secrets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     field_mapping: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    # A schedule spec such as {"kind": "interval", "minutes": 60}; None is manual.
+    # A schedule spec (app.sync.schedules), e.g. {"kind": "interval", "every": 60,
+    # "unit": "minutes"}; None is manual.
     schedule: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     status: Mapped[ConnectorStatus] = mapped_column(
         str_enum(ConnectorStatus), default=ConnectorStatus.NEW
@@ -77,6 +78,9 @@ class SyncRun(Base):
     pages: Mapped[int] = mapped_column(default=0)
     rows_inserted: Mapped[int] = mapped_column(default=0)
     rows_updated: Mapped[int] = mapped_column(default=0)
+    # Rows the mapping refused (a bad date, a missing SKU), with a few examples.
+    rows_rejected: Mapped[int] = mapped_column(default=0)
+    rejections: Mapped[list[Any]] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(Text, default=None)
 
     connector: Mapped[Connector] = relationship(back_populates="sync_runs")

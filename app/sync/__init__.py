@@ -1,0 +1,1 @@
+"""Syncing connectors into the store: the engine, its locks and the scheduler."""
