@@ -100,6 +100,10 @@ class ConnectorPreset:
     category: ClassVar[Category]
     fields: ClassVar[tuple[Field, ...]] = ()
     description: ClassVar[str] = ""
+    # Whether the engine may fetch the next page before the current one is
+    # committed: true only where reading has no side effect (an SFTP source
+    # that archives a file after its last page must wait for the commit).
+    read_ahead: ClassVar[bool] = False
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:

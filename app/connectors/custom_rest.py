@@ -499,6 +499,8 @@ class CustomRestPreset(ConnectorPreset):
     id = "custom_rest"
     display_name = "Custom REST API"
     category = Category.CUSTOM
+    # GET requests only: the next page may be fetched while one is being written.
+    read_ahead = True
     description = "Any JSON API over HTTP: records path, pagination and auth as settings."
     fields = FIELDS
 

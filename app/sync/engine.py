@@ -28,6 +28,7 @@ from app.store.db import Database
 from app.store.models import Connector, ConnectorStatus, SyncRun, SyncStatus
 from app.store.types import utcnow
 from app.sync.leader import LeaderLock, lock_for
+from app.sync.read_ahead import read_ahead
 from app.sync.upsert import upsert_lines
 from app.vault import Vault
 
@@ -236,7 +237,10 @@ def _sync_locked(
     try:
         config = source_config(database, vault, connector, cancel)
         preset: ConnectorPreset = preset_cls()
-        for page in preset.pull(config, cursor):
+        pages = preset.pull(config, cursor)
+        if preset.read_ahead:
+            pages = read_ahead(pages)
+        for page in pages:
             config.check_cancelled()
             _store_page(database, run, mapping, page.records, page.cursor)
             if progress is not None:

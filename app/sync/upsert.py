@@ -1,12 +1,20 @@
-"""Insert-or-update of canonical demand lines, keyed by (connector, order, line)."""
+"""Insert-or-update of canonical demand lines, keyed by (connector, order, line).
+
+This is the sync's hot path, so it compiles its statements once per dialect
+and hands whole pages to the driver's ``executemany``, converting each value
+with the bind processors SQLAlchemy itself would use (so what is stored is
+exactly what the ORM would store, and reads back the same).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from app.canonical import COLUMN_NAMES, DEFAULT_LOCATION
@@ -15,24 +23,59 @@ from app.store.types import utcnow
 
 _TABLE = DemandLine.__table__
 _KEY = ("connector_id", "order_id", "line_id")
-# Bound parameters per statement stay well below SQLite's limit (32,766).
-_KEYS_PER_QUERY = 5_000
+_COLUMNS = ("connector_id", "workspace_id", *COLUMN_NAMES, "synced_at")
+# Order ids per look-up of existing lines, well below SQLite's variable limit.
+_IDS_PER_QUERY = 5_000
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class _Upsert:
+    sql: str
+    # Positional drivers (SQLite's qmark) take tuples in this order; named ones dicts.
+    order: tuple[str, ...] | None
+    processors: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    placeholder: str
+
+
+@lru_cache(maxsize=16)
+def _statement(dialect: Dialect) -> _Upsert:
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={name: statement.excluded[name] for name in _COLUMNS if name not in _KEY},
+    )
+    compiled = statement.compile(dialect=dialect, column_keys=list(_COLUMNS))
+    positional = dialect.paramstyle in ("qmark", "numeric", "format")
+    return _Upsert(
+        sql=str(compiled),
+        order=tuple(compiled.positiontup or ()) if positional else None,
+        processors=tuple((name, _TABLE.c[name].type.bind_processor(dialect)) for name in _COLUMNS),
+        placeholder="?" if dialect.paramstyle == "qmark" else "%s",
+    )
 
 
 def existing_keys(
     session: Session, connector_id: int, keys: Sequence[tuple[str, str]]
 ) -> set[tuple[str, str]]:
     """The (order_id, line_id) pairs among ``keys`` already stored for the connector."""
+    wanted = set(keys)
+    order_ids = sorted({order_id for order_id, _ in keys})
+    connection = session.connection()
+    mark = _statement(connection.dialect).placeholder
     found: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        chunk = keys[start : start + _KEYS_PER_QUERY]
-        rows = session.execute(
-            select(DemandLine.order_id, DemandLine.line_id).where(
-                DemandLine.connector_id == connector_id,
-                tuple_(DemandLine.order_id, DemandLine.line_id).in_(chunk),
-            )
+    for start in range(0, len(order_ids), _IDS_PER_QUERY):
+        chunk = order_ids[start : start + _IDS_PER_QUERY]
+        rows = connection.exec_driver_sql(
+            f"SELECT order_id, line_id FROM demand_lines WHERE connector_id = {mark} "  # noqa: S608 - placeholders only
+            f"AND order_id IN ({', '.join([mark] * len(chunk))})",
+            (connector_id, *chunk),
         )
-        found.update((order_id, line_id) for order_id, line_id in rows)
+        found.update(key for key in map(tuple, rows) if key in wanted)
     return found
 
 
@@ -47,29 +90,28 @@ def upsert_lines(
     """
     if not rows:
         return 0, 0
-    now = utcnow()
-    values = [
-        {
-            **{name: row.get(name) for name in COLUMN_NAMES},
-            "location": row.get("location") or DEFAULT_LOCATION,
-            "connector_id": connector_id,
-            "workspace_id": workspace_id,
-            "synced_at": now,
-        }
-        for row in rows
-    ]
-    keys = [(row["order_id"], row["line_id"]) for row in values]
+    connection = session.connection()
+    upsert = _statement(connection.dialect)
+    processors = dict(upsert.processors)
+    fixed = {"connector_id": connector_id, "workspace_id": workspace_id, "synced_at": utcnow()}
+    # The same for every row: converted once.
+    fixed = {name: (processors[name] or _same)(value) for name, value in fixed.items()}
+    converters = [(name, processors[name]) for name in COLUMN_NAMES]
+    values: list[dict[str, Any]] = []
+    keys: list[tuple[str, str]] = []
+    for row in rows:
+        record = dict(fixed)
+        for name, process in converters:
+            value = row.get(name)
+            record[name] = value if process is None or value is None else process(value)
+        if not record["location"]:
+            record["location"] = DEFAULT_LOCATION
+        values.append(record)
+        keys.append((record["order_id"], record["line_id"]))
     updated = len(existing_keys(session, connector_id, keys))
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_TABLE)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={
-            name: statement.excluded[name]
-            for name in (*COLUMN_NAMES, "synced_at")
-            if name not in _KEY
-        },
-    )
-    session.execute(statement, values)
+    if upsert.order is not None:
+        columns = upsert.order
+        connection.exec_driver_sql(upsert.sql, [tuple(map(v.__getitem__, columns)) for v in values])
+    else:
+        connection.exec_driver_sql(upsert.sql, values)
     return len(values) - updated, updated

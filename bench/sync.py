@@ -1,0 +1,201 @@
+"""Sync throughput and memory: the engine against a bare baseline on the same pages.
+
+Pulls orders of three lines from the fake paginated REST API (served from its
+own process, Link-header pagination, 250 orders a page) into a fresh SQLite
+store, two ways, each in a process of its own so that peak memory is its own:
+
+- baseline: requests + json + sqlite3 ``executemany`` with ``ON CONFLICT``
+  upsert, one commit per page: the least a correct resumable sync must do;
+- engine: ``accupredix``'s sync engine with the custom REST preset and a field
+  mapping that expands line items (HTTP layer, mapping, typed upsert, cursor
+  and sync-run bookkeeping in each page's transaction).
+
+The engine also runs on a quarter of the orders, to show that its memory does
+not grow with the number of pages.
+
+    python bench/sync.py                 # 100,000 orders (300,000 lines)
+    python bench/sync.py --orders 20000  # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGE_SIZE = 250
+ORDER_LINES = {
+    "columns": {
+        "order_id": {"path": "id"},
+        "line_id": {"path": "line_items[].id"},
+        "order_date": {"path": "created_at", "transforms": [{"type": "date"}]},
+        "sku": {"path": "line_items[].sku"},
+        "quantity": {"path": "line_items[].quantity", "transforms": [{"type": "decimal"}]},
+        "unit_price": {"path": "line_items[].price", "transforms": [{"type": "decimal"}]},
+        "currency": {"path": "currency"},
+        "customer_id": {"path": "customer.id"},
+        "source_updated_at": {"path": "updated_at"},
+    }
+}
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_baseline(url: str, workdir: Path) -> dict[str, float]:
+    import requests
+
+    db = sqlite3.connect(workdir / "baseline.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE lines (order_id TEXT, line_id TEXT, order_date TEXT, sku TEXT, "
+        "quantity NUMERIC, unit_price NUMERIC, currency TEXT, customer_id TEXT, "
+        "updated_at TEXT, UNIQUE (order_id, line_id))"
+    )
+    upsert = (
+        "INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, line_id) "
+        "DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at"
+    )
+    session = requests.Session()
+    started = time.perf_counter()
+    rows = pages = 0
+    next_url: str | None = f"{url}/orders?limit={PAGE_SIZE}"
+    while next_url:
+        response = session.get(next_url, timeout=60)
+        response.raise_for_status()
+        batch = [
+            (
+                str(order["id"]),
+                str(line["id"]),
+                order["created_at"][:10],
+                line["sku"],
+                line["quantity"],
+                line["price"],
+                order["currency"],
+                str(order["customer"]["id"]),
+                order["updated_at"],
+            )
+            for order in json.loads(response.content)["orders"]
+            for line in order["line_items"]
+        ]
+        db.executemany(upsert, batch)
+        db.commit()
+        rows += len(batch)
+        pages += 1
+        next_url = response.links.get("next", {}).get("url")
+    return {"rows": rows, "pages": pages, "seconds": time.perf_counter() - started}
+
+
+def run_engine(url: str, workdir: Path) -> dict[str, float]:
+    from app.services import connectors as service
+    from app.store.db import Database
+    from app.sync.engine import sync_connector
+    from app.vault import Vault
+
+    database = Database(f"sqlite:///{workdir / 'engine.db'}")
+    database.upgrade()
+    vault = Vault(os.urandom(32))
+    created = service.add_connector(
+        database,
+        vault,
+        preset="custom_rest",
+        name="bench",
+        values={
+            "base_url": url,
+            "resource_path": "/orders",
+            "records_path": "orders",
+            "pagination": "link_header",
+            "page_size": PAGE_SIZE,
+        },
+        mapping=ORDER_LINES,
+    )
+    started = time.perf_counter()
+    result = sync_connector(database, vault, created["id"])
+    seconds = time.perf_counter() - started
+    if result.error:
+        raise SystemExit(f"engine sync failed: {result.error}")
+    return {"rows": result.inserted, "pages": result.pages, "seconds": seconds}
+
+
+def worker(kind: str, orders: int) -> None:
+    """Serve the fake from a child process, pull it one way, print JSON."""
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.rest_api", "--orders", str(orders)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        url = fake.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            before = peak_rss_mb()
+            result = (run_baseline if kind == "baseline" else run_engine)(url, Path(tmp))
+            result["peak_rss_mb"] = peak_rss_mb()
+            result["start_rss_mb"] = before
+    finally:
+        if fake.stdin is not None:
+            fake.stdin.close()
+        fake.wait(timeout=30)
+    print(json.dumps(result))
+
+
+def measure(kind: str, orders: int) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, "--orders", str(orders)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACCUPREDIX_LOG_LEVEL": "WARNING"},
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--worker", choices=("baseline", "engine"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.orders)
+        return
+
+    quarter = max(args.orders // 4, PAGE_SIZE)
+    runs = {
+        "baseline": measure("baseline", args.orders),
+        "engine": measure("engine", args.orders),
+        "engine (1/4 of the orders)": measure("engine", quarter),
+    }
+    print(f"sync of {args.orders:,} orders x 3 lines, {PAGE_SIZE} orders a page, SQLite")
+    print(f"{'':<28}{'rows':>10}{'pages':>7}{'seconds':>9}{'rows/s':>10}{'peak RSS MB':>13}")
+    for name, run in runs.items():
+        rate = run["rows"] / run["seconds"]
+        print(
+            f"{name:<28}{run['rows']:>10,.0f}{run['pages']:>7.0f}{run['seconds']:>9.1f}"
+            f"{rate:>10,.0f}{run['peak_rss_mb']:>13.0f}"
+        )
+    base, engine, small = runs["baseline"], runs["engine"], runs["engine (1/4 of the orders)"]
+    throughput = (engine["rows"] / engine["seconds"]) / (base["rows"] / base["seconds"])
+    print(f"engine / baseline throughput: {throughput:.2f} (target at least 0.50)")
+    growth = engine["peak_rss_mb"] / small["peak_rss_mb"]
+    print(
+        f"engine peak memory, {args.orders:,} vs {quarter:,} orders: {growth:.2f}x (flat is 1.00)"
+    )
+
+
+if __name__ == "__main__":
+    main()
