@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 import app as core
 from app.runtime import Runtime
+from embedded_api.auth import KeyRegistry
 from embedded_api.problems import install_error_handlers, problem
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ def create_app(runtime: Runtime) -> Flask:
     """The WSGI application over ``runtime``'s store."""
     flask_app = Flask(__name__)
     flask_app.config["RUNTIME"] = runtime
+    flask_app.config["KEY_REGISTRY"] = KeyRegistry()
     flask_app.json.sort_keys = False  # type: ignore[attr-defined]
     install_error_handlers(flask_app)
 

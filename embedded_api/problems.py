@@ -27,7 +27,34 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
 
 
+class ProblemError(Exception):
+    """Raised by a view or a check to answer with a problem+json response."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    def response(self) -> Response:
+        response = problem(self.status, self.detail, **self.extra)
+        response.headers.update(self.headers)
+        return response
+
+
 def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ProblemError)
+    def _problem(exc: ProblemError) -> Response:
+        return exc.response()
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         response = problem(exc.code or 500, exc.description)
