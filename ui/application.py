@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.runtime import Runtime
-from app.services.scheduling import BackgroundSyncs
+from app.services.scheduling import BackgroundWork
 from resources import resource
 from ui.main_window import MainWindow
 from ui.qt import QApplication, QIcon, QThreadPool, QTimer
@@ -24,7 +24,7 @@ def run_gui(runtime: Runtime, *, screenshot_dir: str | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv)
     qt_app.setApplicationName("AccuPredix")
     qt_app.setWindowIcon(QIcon(str(resource("icons", "accupredix.svg"))))
-    scheduler = BackgroundSyncs(runtime)
+    scheduler = BackgroundWork(runtime)
     scheduler.start()
     qt_app.aboutToQuit.connect(scheduler.stop)
     window = MainWindow(runtime)

@@ -31,7 +31,7 @@ def has_display() -> bool:
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, demo: bool) -> None:
     """Run the embedded server headless until SIGTERM or Ctrl-C."""
-    from app.services.scheduling import BackgroundSyncs
+    from app.services.scheduling import BackgroundWork
     from embedded_api.app import create_app
     from embedded_api.server import EmbeddedServer
 
@@ -52,7 +52,7 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool) -> No
     except OSError as exc:
         fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
     server.stop_on_signals()
-    scheduler = BackgroundSyncs(runtime)
+    scheduler = BackgroundWork(runtime)
     scheduler.start()
     click.echo(f"AccuPredix server listening on {server.url} (Ctrl-C to stop)", err=True)
     try:

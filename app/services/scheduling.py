@@ -1,25 +1,33 @@
-"""Scheduled syncs as the desktop app and ``accupredix serve`` run them."""
+"""Background work of a running instance: scheduled syncs and queued forecast runs."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
+from app.runs.worker import RunWorker
 from app.runtime import Runtime
+from app.services.runs import create_run
 from app.sync.engine import SyncResult, sync_connector
 from app.sync.scheduler import SyncScheduler
 
+log = logging.getLogger(__name__)
 
-class BackgroundSyncs:
-    """The sync scheduler of one process, with a stop that cancels syncs in flight.
 
-    A sync cancelled on the way out stops at a page boundary; the next one
-    resumes from the cursor its last committed page stored.
+class BackgroundWork:
+    """The sync scheduler and the run worker of one process, started and stopped together.
+
+    Stopping cancels syncs in flight: a cancelled sync stops at a page boundary
+    and the next one resumes from the cursor its last committed page stored.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._cancel = threading.Event()
-        self.scheduler = SyncScheduler(runtime.database, self._run_sync)
+        self.runs = RunWorker(runtime.database)
+        self.scheduler = SyncScheduler(
+            runtime.database, self._run_sync, run_forecast=self._run_forecast
+        )
 
     def _run_sync(self, connector_id: int) -> SyncResult:
         return sync_connector(
@@ -30,10 +38,17 @@ class BackgroundSyncs:
             cancel=self._cancel,
         )
 
+    def _run_forecast(self, workspace_id: int) -> None:
+        run, _ = create_run(self.runtime.database, workspace_id=workspace_id, trigger="schedule")
+        log.info("queued forecast run %s after a scheduled sync", run["id"])
+        self.runs.wake()
+
     def start(self) -> None:
         self._cancel.clear()
+        self.runs.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self._cancel.set()
         self.scheduler.stop(wait=True)
+        self.runs.stop()
