@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +16,8 @@ from app.services import secrets
 from app.services.errors import InvalidInput, NotFound
 from app.services.organisations import default_workspace
 from app.store.db import Database
-from app.store.models import Connector, ConnectorStatus
-from app.sync.engine import SyncProgress, SyncResult, source_config, sync_connector
+from app.store.models import Connector, ConnectorStatus, Workspace
+from app.sync.engine import source_config, sync_connector
 from app.sync.schedules import ScheduleError, parse_schedule
 from app.vault import Vault
 
@@ -105,9 +104,7 @@ def add_connector(
         return secrets.public_connector(connector)
 
 
-def _workspace(session: Any, workspace_id: int) -> Any:
-    from app.store.models import Workspace
-
+def _workspace(session: Any, workspace_id: int) -> Workspace:
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
         raise NotFound(f"No workspace with id {workspace_id}.")
@@ -273,15 +270,6 @@ def preview(
     )
 
 
-def sync_now(
-    database: Database,
-    vault: Vault,
-    connector_id: int,
-    *,
-    trigger: str = "manual",
-    progress: Callable[[SyncProgress], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> SyncResult:
-    return sync_connector(
-        database, vault, connector_id, trigger=trigger, progress=progress, cancel=cancel
-    )
+# Syncing is the engine's own use case; the CLI, the API and the desktop app
+# reach it here with the rest of the connector use cases.
+sync_now = sync_connector

@@ -108,6 +108,21 @@ API_KEY_PARAM = "api_key"
 CLIENT_ID = "fake-client"
 CLIENT_SECRET = "fake-client-secret-5b2c8e"
 
+# The field mapping that turns this fake's orders into canonical lines, one per line item.
+ORDER_LINES_MAPPING = {
+    "columns": {
+        "order_id": {"path": "id"},
+        "line_id": {"path": "line_items[].id"},
+        "order_date": {"path": "created_at", "transforms": [{"type": "date"}]},
+        "sku": {"path": "line_items[].sku"},
+        "quantity": {"path": "line_items[].quantity", "transforms": [{"type": "decimal"}]},
+        "unit_price": {"path": "line_items[].price", "transforms": [{"type": "decimal"}]},
+        "currency": {"path": "currency"},
+        "customer_id": {"path": "customer.id"},
+        "source_updated_at": {"path": "updated_at"},
+    }
+}
+
 # Order i was created at EPOCH + i * STEP and last updated LAG later, unless changed.
 EPOCH = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp())
 STEP = 7 * 60

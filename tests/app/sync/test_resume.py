@@ -23,29 +23,20 @@ from app.store.models import Connector, DemandLine, SyncRun, SyncStatus
 from app.sync.engine import sync_connector
 from app.vault import Vault
 from tests.conftest import TEST_KEY
-from tests.fakes.rest_api import FakeRestApi, serve_rest_api
+from tests.fakes.rest_api import ORDER_LINES_MAPPING, FakeRestApi, serve_rest_api
 
 VAULT = Vault(base64.b64decode(TEST_KEY))
-
-ORDER_LINES = {
-    "columns": {
-        "order_id": {"path": "id"},
-        "line_id": {"path": "line_items[].id"},
-        "order_date": {"path": "created_at", "transforms": [{"type": "date"}]},
-        "sku": {"path": "line_items[].sku"},
-        "quantity": {"path": "line_items[].quantity", "transforms": [{"type": "decimal"}]},
-        "unit_price": {"path": "line_items[].price", "transforms": [{"type": "decimal"}]},
-        "currency": {"path": "currency"},
-        "customer_id": {"path": "customer.id"},
-        "source_updated_at": {"path": "updated_at"},
-    }
-}
 
 
 def add(database: Database, api: FakeRestApi, **overrides) -> int:
     values = api.connector_settings(**overrides)
     created = service.add_connector(
-        database, VAULT, preset="custom_rest", name="shop", values=values, mapping=ORDER_LINES
+        database,
+        VAULT,
+        preset="custom_rest",
+        name="shop",
+        values=values,
+        mapping=ORDER_LINES_MAPPING,
     )
     return created["id"]
 
