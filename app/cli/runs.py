@@ -7,7 +7,6 @@ import json
 import click
 
 from app.cli.context import CliState, fail, pass_state
-from app.runs.execute import execute_run
 from app.services import runs as service
 from app.store.models import RunStatus
 
@@ -35,6 +34,8 @@ def create(state: CliState, horizon: int | None, workspace_id: int | None, wait:
             err=True,
         )
         return
+
+    from app.runs.execute import execute_run  # the forecasting libraries, only when needed
 
     def report(done: int, total: int) -> None:
         click.echo(f"  {done} of {total} series", err=True)

@@ -50,12 +50,11 @@ from app.forecasting.plan import SeriesPlan, plan_series
 from app.forecasting.selection import cross_validate
 from app.forecasting.settings import Settings
 from app.forecasting.trend import Trend, detect_trends
+from app.limits import MAX_HORIZON
 
 __all__ = ["FORECAST_COLUMNS", "FrameForecast", "Settings", "forecast_frame", "run_frame"]
 
 logger = logging.getLogger(__name__)
-
-MAX_HORIZON = 520
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from sqlalchemy import select, update
 
 from app.config import ConfigError, load_config
 from app.logs import configure_logging
-from app.runs.execute import RunNotQueued, execute_run
 from app.store.db import Database
 from app.store.models import ForecastRun, RunStatus
 from app.store.types import utcnow
@@ -34,6 +33,9 @@ def run_lock_name(run_id: int) -> str:
 
 def execute_in_child(database_url: str, run_id: int) -> None:
     """The child's entry point: hold the run's lock while executing it."""
+    # Only the child loads the forecasting libraries; the server keeps its memory.
+    from app.runs.execute import RunNotQueued, execute_run
+
     # The parent validated the settings; logging here is a convenience.
     with contextlib.suppress(ConfigError):
         configure_logging(load_config(), console=False)

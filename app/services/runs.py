@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.forecasting.engine import MAX_HORIZON
+from app.limits import MAX_HORIZON
 from app.services.errors import InvalidInput, NotFound
 from app.services.organisations import default_workspace
 from app.store.db import Database
