@@ -7,7 +7,10 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from app.services.errors import InvalidInput, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,22 @@ def install_error_handlers(app: Flask) -> None:
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        # A use case refused: unknown record, bad input, or a state that forbids it.
+        if isinstance(exc, NotFound):
+            return problem(404, str(exc))
+        if isinstance(exc, InvalidInput):
+            return problem(400, str(exc))
+        return problem(409, str(exc))
+
+    @app.errorhandler(OperationalError)
+    def _store_unreachable(exc: OperationalError) -> Response:
+        log.warning("store unreachable during a request: %s", type(exc.orig).__name__)
+        response = problem(503, "The store is unreachable or busy; try again shortly.")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)

@@ -29,8 +29,6 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
 from requests.auth import AuthBase
 from tenacity import (
     RetryCallState,
@@ -562,6 +560,9 @@ class OAuth2ClientCredentials(AuthBase):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         leeway: float = 30.0,
     ) -> None:
+        # authlib is loaded here, by the connectors that use it: it is slow to import.
+        from authlib.integrations.requests_client import OAuth2Session
+
         register_secret(client_secret)
         self.token_url = token_url
         self.leeway = leeway
@@ -615,6 +616,8 @@ class OAuth2ClientCredentials(AuthBase):
         raise ConnectorError(message)
 
     def _fetch(self) -> Mapping[str, Any]:
+        from authlib.integrations.base_client import OAuthError
+
         where = f"POST {path_of(self.token_url)}"
         host = urlsplit(self.token_url).hostname
         try:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.mapping.errors import CellError
-from app.mapping.paths import expand
 from app.mapping.spec import Mapping, validate_mapping
 
 
@@ -43,7 +42,68 @@ def apply_mapping(mapping: Mapping, record: Any) -> list[MappedRow]:
     rules = mapping.rules
     if not mapping.prefix:
         return [_row(rules, record, ())]
-    return [_row(rules, record, items) for items in expand(record, mapping.prefix)]
+    expanded = mapping.expand(record)
+    if len(expanded) > 1:
+        return _rows(mapping, record, expanded)
+    return [_row(rules, record, items) for items in expanded]
+
+
+def _rows(mapping: Mapping, record: Any, expanded: list[tuple[Any, ...]]) -> list[MappedRow]:
+    """The rows of a record that expands to several, computing shared cells once.
+
+    A template holds the cells that read no expanded item, in column order,
+    with a placeholder for each per-item cell; a row copies it and fills or
+    drops the placeholders, so its values keep the column order. A row with
+    any error is built cell by cell instead, which orders its errors the same
+    way (the cells are pure functions of the record, so nothing changes).
+    """
+    rules = mapping.rules
+    template = _template(mapping, record, expanded[0])
+    if template is None:
+        return [_row(rules, record, items) for items in expanded]
+    item_rules = mapping.item_rules
+    rows: list[MappedRow] = []
+    for items in expanded:
+        values = template.copy()
+        for name, compute, required, fallback in item_rules:
+            try:
+                value = compute(record, items)
+            except CellError:
+                break
+            if value is not None:
+                values[name] = value
+            elif required:
+                break
+            elif fallback is not None:
+                values[name] = fallback
+            else:
+                del values[name]
+        else:
+            rows.append(MappedRow(values))
+            continue
+        rows.append(_row(rules, record, items))
+    return rows
+
+
+def _template(mapping: Mapping, record: Any, items: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The cells shared by a record's rows, placeholders for the others; None on any error."""
+    per_item = mapping.per_item
+    template: dict[str, Any] = {}
+    for name, compute, required, fallback in mapping.rules:
+        if name in per_item:
+            template[name] = None
+            continue
+        try:
+            value = compute(record, items)
+        except CellError:
+            return None
+        if value is not None:
+            template[name] = value
+        elif required:
+            return None
+        elif fallback is not None:
+            template[name] = fallback
+    return template
 
 
 def _row(rules: tuple[Any, ...], record: Any, items: tuple[Any, ...]) -> MappedRow:

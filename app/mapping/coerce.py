@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ Coercer = Callable[[Any], Any]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _STATUS_LIST = ", ".join(sorted(STATUSES))
+# Whole numbers below this have at most 19 digits (20 characters with a sign).
+_SHORT_INT = 10**19
 
 
 def coercer(column: Column) -> Coercer:
@@ -32,7 +35,17 @@ def coercer(column: Column) -> Coercer:
 
 
 def _text(limit: int | None) -> Coercer:
+    bound = limit if limit is not None else sys.maxsize
+
     def text(value: Any) -> str | None:
+        # The usual cells first: clean text, and whole numbers well short of any limit.
+        kind = type(value)
+        if kind is str:
+            result = value.strip()
+            if len(result) <= bound and "\x00" not in result:
+                return result or None
+        elif kind is int and -_SHORT_INT < value < _SHORT_INT and bound >= 20:
+            return str(value)
         result = to_text(value)
         if limit is not None and result is not None and len(result) > limit:
             raise CellError(f"{show(result)} is longer than {limit} characters")

@@ -236,6 +236,38 @@ def expand(root: Any, prefix: tuple[Segment, ...]) -> list[tuple[Any, ...]]:
     return rows
 
 
+Expander = Callable[[Any], list[tuple[Any, ...]]]
+
+
+def make_expander(prefix: tuple[Segment, ...]) -> Expander:
+    """``expand`` bound to ``prefix``, with a quicker path for one list under one key."""
+    steps = levels(prefix)
+    if len(steps) != 1 or len(steps[0]) != 1 or steps[0][0][0] != KEY:
+        return lambda root: expand(root, prefix)
+    key = steps[0][0][1]
+
+    def expand_key(root: Any) -> list[tuple[Any, ...]]:
+        value = root.get(key) if isinstance(root, dict) else None
+        if isinstance(value, list):
+            return [(item,) for item in value]
+        # Missing, an object standing for a list of one, or not a list at all.
+        return expand(root, prefix)
+
+    return expand_key
+
+
+def key_access(path: Path) -> tuple[int, str] | None:
+    """``(slot, key)`` when ``path`` reads one key of the record (slot -1) or of an item.
+
+    The getter of such a path is ``node.get(key)`` on a dict; callers may do
+    that themselves and call the getter for anything else.
+    """
+    tail = path.tail
+    if len(tail) != 1 or tail[0][0] != KEY:
+        return None
+    return path.depth - 1, tail[0][1]
+
+
 def make_getter(path: Path) -> Getter:
     """A function ``(record, items) -> value`` reading ``path``; ``items`` comes from expand."""
     tail = path.tail
@@ -255,6 +287,18 @@ def make_getter(path: Path) -> Getter:
         return get_path
 
     slot = depth - 1
+    if len(tail) == 1 and tail[0][0] == KEY:
+        item_key = tail[0][1]
+
+        def get_item_key(root: Any, items: tuple[Any, ...]) -> Any:
+            node = items[slot]
+            if isinstance(node, dict):
+                return node.get(item_key)
+            if type(node) is NotAList:
+                raise CellError(node.message)
+            return None
+
+        return get_item_key
 
     def get_item(root: Any, items: tuple[Any, ...]) -> Any:
         node = items[slot]

@@ -6,10 +6,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from app.canonical import BY_NAME, COLUMNS, DEFAULT_LOCATION, REQUIRED
+from app.canonical import BY_NAME, COLUMNS, DEFAULT_LOCATION, REQUIRED, ColumnType
 from app.mapping.coerce import Coercer, coercer
 from app.mapping.errors import CellError, MappingError, SpecProblem, show
-from app.mapping.paths import Getter, Path, Segment, format_path, make_getter, parse_path
+from app.mapping.paths import (
+    Getter,
+    Path,
+    Segment,
+    format_path,
+    key_access,
+    make_expander,
+    make_getter,
+    parse_path,
+)
 from app.mapping.transforms import PathReader, Transform, compile_transforms
 from app.mapping.values import is_empty, to_text
 
@@ -21,6 +30,17 @@ _COLUMN_KEYS = frozenset({"path", "const", "concat", "separator", "default", "tr
 _SOURCES = ("path", "const", "concat")
 _SCALARS = (str, int, float, bool)
 _NO_DEFAULT = object()
+_NOT_SEEN = object()
+# Results a column remembers at most (see _remembering).
+_REMEMBERED = 2048
+# Transforms whose result already has the column's canonical type, so that the
+# coercion after them would return it unchanged: ``decimal`` gives a finite
+# Decimal in range (or None), ``date`` a plain date or an aware UTC datetime.
+_TYPED_BY: dict[ColumnType, frozenset[str]] = {
+    ColumnType.DECIMAL: frozenset({"decimal"}),
+    ColumnType.DATE: frozenset({"date"}),
+    ColumnType.TIMESTAMP: frozenset({"date"}),
+}
 
 
 class Mapping:
@@ -30,15 +50,24 @@ class Mapping:
     document back (what a connector stores).
     """
 
-    __slots__ = ("_document", "prefix", "rules")
+    __slots__ = ("_document", "expand", "item_rules", "per_item", "prefix", "rules")
 
     def __init__(
-        self, document: dict[str, Any], rules: tuple[Rule, ...], prefix: tuple[Segment, ...]
+        self,
+        document: dict[str, Any],
+        rules: tuple[Rule, ...],
+        prefix: tuple[Segment, ...],
+        per_item: frozenset[str] | None = None,
     ) -> None:
         self._document = document
         self.rules = rules
         # The list (and lists inside it) that every record expands into rows.
         self.prefix = prefix
+        self.expand = make_expander(prefix)
+        # Columns that read the expanded items (None: take every one as such); the
+        # others are the same on every row of a record, which computes them once.
+        self.per_item = frozenset(name for name, *_ in rules) if per_item is None else per_item
+        self.item_rules = tuple(rule for rule in rules if rule[0] in self.per_item)
 
     def as_dict(self) -> dict[str, Any]:
         """A copy of the mapping as plain JSON."""
@@ -64,11 +93,15 @@ class _Expansions:
     def __init__(self) -> None:
         self.prefix: tuple[Segment, ...] = ()
         self.owner = ""
+        # Columns with a path (source or condition) that reads an expanded item.
+        self.per_item: set[str] = set()
 
     def reader(self, column: str) -> PathReader:
         def read(text: object) -> Getter:
             path = parse_path(text)
             self._check(path, column)
+            if path.depth:
+                self.per_item.add(column)
             return make_getter(path)
 
         return read
@@ -124,7 +157,7 @@ def validate_mapping(spec: object) -> Mapping:
     if "location" not in built:
         built["location"] = ("location", _nothing, False, DEFAULT_LOCATION)
     rules = tuple(built[column.name] for column in COLUMNS if column.name in built)
-    return Mapping(document, rules, expansions.prefix)
+    return Mapping(document, rules, expansions.prefix, frozenset(expansions.per_item))
 
 
 def _plain_json(spec: object) -> dict[str, Any]:
@@ -163,8 +196,14 @@ def _rule(name: str, entry: object, read: PathReader) -> Rule:
         default = _NO_DEFAULT
     elif default is not _NO_DEFAULT and not isinstance(default, _SCALARS):
         raise SpecProblem('"default" must be a single value (text, number or true/false)')
-    transforms = compile_transforms(entry.get("transforms", []), column, read)
-    compute = _pipeline(source, default, transforms, coercer(column))
+    specs = entry.get("transforms", [])
+    transforms = compile_transforms(specs, column, read)
+    coerce = coercer(column)
+    if transforms and specs[-1]["type"] in _TYPED_BY.get(column.type, ()):
+        coerce = _same
+    pure = not any("when" in spec for spec in specs)
+    access = key_access(parse_path(entry["path"])) if "path" in entry else None
+    compute = _pipeline(source, default, transforms, coerce, pure=pure, access=access)
     if "const" in entry and not transforms:
         # A plain constant gives the same result for every record: check it now.
         try:
@@ -214,16 +253,27 @@ def _path(text: object, read: PathReader, label: str) -> Getter:
         raise SpecProblem(f"{label} {show(text)} {exc}") from None
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _pipeline(
-    source: Compute, default: Any, transforms: list[Transform], coerce: Coercer
+    source: Compute,
+    default: Any,
+    transforms: list[Transform],
+    coerce: Coercer,
+    *,
+    pure: bool,
+    access: tuple[int, str] | None = None,
 ) -> Compute:
-    """Source, then ``default`` for empty values, then each transform, then coercion."""
-    if default is _NO_DEFAULT and not transforms:
+    """Source, then ``default`` for empty values, then each transform, then coercion.
 
-        def direct(record: Any, items: tuple[Any, ...]) -> Any:
-            return coerce(source(record, items))
-
-        return direct
+    ``pure``: the transforms read nothing but the value (no ``when``), so the
+    result depends on the source value alone and may be remembered. ``access``:
+    the source reads one key (see :func:`key_access`).
+    """
+    if pure:
+        return _remembering(source, _finish(default, transforms, coerce), access)
 
     def steps(record: Any, items: tuple[Any, ...]) -> Any:
         value = source(record, items)
@@ -234,3 +284,65 @@ def _pipeline(
         return coerce(value)
 
     return steps
+
+
+def _finish(default: Any, transforms: list[Transform], coerce: Coercer) -> Callable[[Any], Any]:
+    """What a source value goes through when no transform reads the record."""
+    if default is _NO_DEFAULT and not transforms:
+        return coerce
+    if default is _NO_DEFAULT and len(transforms) == 1:
+        (only,) = transforms
+        if coerce is _same:
+            return lambda value: only(value, None, ())
+        return lambda value: coerce(only(value, None, ()))
+
+    def finish(value: Any) -> Any:
+        if default is not _NO_DEFAULT and is_empty(value):
+            value = default
+        for step in transforms:
+            value = step(value, None, ())
+        return coerce(value)
+
+    return finish
+
+
+def _remembering(
+    source: Compute, finish: Callable[[Any], Any], access: tuple[int, str] | None
+) -> Compute:
+    """``finish(source(...))``, remembering the results for text and whole numbers.
+
+    Demand data repeats such values a lot (SKUs, currencies, quantities,
+    prices). A column whose values mostly do not repeat (ids) stops remembering
+    after its first :data:`_REMEMBERED` values. Results are immutable (text,
+    numbers, dates), so a remembered one is as good as a new one; errors are
+    not remembered. A source that reads one key of a dict reads it here.
+    """
+    results: dict[str | int, Any] = {}
+    hits = 0
+    remember = True
+    slot, key = access if access is not None else (0, None)
+
+    def cell(record: Any, items: tuple[Any, ...]) -> Any:
+        nonlocal hits, remember
+        if key is None:
+            value = source(record, items)
+        else:
+            node = record if slot < 0 else items[slot]
+            value = node.get(key) if type(node) is dict else source(record, items)
+        kind = type(value)
+        # Exact types only: True == 1 and 1.0 == 1, but their results differ.
+        if not remember or (kind is not str and kind is not int):
+            return finish(value)
+        result = results.get(value, _NOT_SEEN)
+        if result is not _NOT_SEEN:
+            hits += 1
+            return result
+        result = finish(value)
+        if len(results) >= _REMEMBERED:
+            remember = hits >= _REMEMBERED  # at least one hit per value kept
+            results.clear()
+            hits = 0
+        results[value] = result
+        return result
+
+    return cell

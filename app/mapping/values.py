@@ -21,6 +21,7 @@ from app.mapping.errors import CellError, show
 # Amounts are stored as NUMERIC(18, 4): 14 digits before the point. Digits past
 # the fourth decimal place are kept here and rounded by the store, not flagged.
 MAX_DECIMAL = Decimal(10) ** 14
+_MAX_WHOLE = 10**14
 # Epoch values beyond this many seconds (year ~33658) are not timestamps.
 MAX_EPOCH_SECONDS = Decimal(10) ** 12
 
@@ -89,6 +90,8 @@ def to_decimal(value: object, *, decimal_comma: bool = False) -> Decimal | None:
     """A number as a Decimal; text is parsed as by :func:`parse_decimal`."""
     if isinstance(value, str):
         return parse_decimal(value, decimal_comma=decimal_comma)
+    if type(value) is int and -_MAX_WHOLE < value < _MAX_WHOLE:
+        return Decimal(value)  # the common case, in range without a Decimal comparison
     if value is None:
         return None
     if isinstance(value, bool):
@@ -123,9 +126,13 @@ def parse_decimal(text: str, *, decimal_comma: bool = False) -> Decimal | None:
     stripped = text.strip()
     if not stripped:
         return None
-    plain = _PLAIN_COMMA if decimal_comma else _PLAIN_POINT
-    if plain.fullmatch(stripped):
-        return _in_range(Decimal(stripped.replace(",", ".")), text)
+    if decimal_comma:
+        if _PLAIN_COMMA.fullmatch(stripped):
+            return _in_range(Decimal(stripped.replace(",", ".")), text)
+    elif _PLAIN_POINT.fullmatch(stripped):
+        number = Decimal(stripped)
+        # Up to 14 characters hold at most 14 digits before the point.
+        return number if len(stripped) <= 14 else _in_range(number, text)
     negative, body = _sign_and_body(stripped, text)
     body = _GROUP_MARKS.sub("." if decimal_comma else ",", body)
     pattern = _COMMA_BODY if decimal_comma else _POINT_BODY

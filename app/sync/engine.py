@@ -5,10 +5,15 @@ committed together. A process killed at any point therefore leaves the store
 at a page boundary, with the cursor that resumes right after it: nothing is
 lost, and since lines are keyed by (connector, order, line), a page read twice
 is counted and stored once.
+
+The pages come with their rows ready for the store (:mod:`app.sync.pages`): a
+big sync of a preset whose reads have no side effects reads and maps them in a
+worker process, so that this process only writes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -16,20 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from app.connectors.base import ConnectorPreset, SourceConfig
 from app.connectors.errors import AuthError, Cancelled, ConnectorError
 from app.connectors.registry import get_preset
-from app.mapping import MappingError, apply_mapping, validate_mapping
+from app.mapping import MappingError, validate_mapping
 from app.services import secrets
 from app.services.errors import NotFound, ServiceError
 from app.store.db import Database
 from app.store.models import Connector, ConnectorStatus, SyncRun, SyncStatus
 from app.store.types import utcnow
 from app.sync.leader import LeaderLock, lock_for
-from app.sync.read_ahead import read_ahead
-from app.sync.upsert import upsert_lines
+from app.sync.pages import prepared_pages, worker_starter
+from app.sync.rows import PreparedPage, RowFormat, map_records
+from app.sync.upsert import row_format, write_rows, writing_connection
 from app.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -237,14 +243,24 @@ def _sync_locked(
     try:
         config = source_config(database, vault, connector, cancel)
         preset: ConnectorPreset = preset_cls()
-        pages = preset.pull(config, cursor)
-        if preset.read_ahead:
-            pages = read_ahead(pages)
-        for page in pages:
-            config.check_cancelled()
-            _store_page(database, run, mapping, page.records, page.cursor)
-            if progress is not None:
-                progress(run.progress(page.total))
+        # One connection for the pages' transactions; the run's bookkeeping uses its own.
+        with writing_connection(database.engine) as connection:
+            form = row_format(connection.dialect)
+            pages = prepared_pages(
+                preset,
+                config,
+                cursor,
+                functools.partial(map_records, mapping, form, run.connector_id, run.workspace_id),
+                worker_starter(preset, run.connector_id, run.workspace_id, mapping, form),
+            )
+            try:
+                for page in pages:
+                    config.check_cancelled()
+                    _store_page(connection, run, form, page)
+                    if progress is not None:
+                        progress(run.progress(page.total))
+            finally:
+                pages.close()
     except Cancelled:
         log.info("sync %s cancelled", run.id)
         status = (
@@ -285,49 +301,44 @@ def _sync_locked(
     return run.finish(SyncStatus.COMPLETE, ConnectorStatus.HEALTHY, message)
 
 
-def _store_page(
-    database: Database,
-    run: _Run,
-    mapping: Any,
-    records: list[dict[str, Any]],
-    cursor: dict[str, Any] | None,
-) -> None:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    rejected: list[dict[str, Any]] = []
-    for index, record in enumerate(records):
-        for mapped in apply_mapping(mapping, record):
-            if mapped.errors:
-                rejected.append(
-                    {
-                        "record": index,
-                        "message": "; ".join(f"{k}: {v}" for k, v in mapped.errors.items()),
-                    }
-                )
-                continue
-            values = mapped.values
-            # The same line twice in one page (a source listing an order in two
-            # places): the later one wins, as it would across pages.
-            rows[(values["order_id"], values["line_id"])] = values
-    with database.session() as session:
-        inserted, updated = upsert_lines(
-            session, run.connector_id, run.workspace_id, list(rows.values())
-        )
+# What a page's transaction writes besides its rows, built once.
+_COUNT_PAGE = (
+    update(SyncRun)
+    .where(SyncRun.id == bindparam("run"))
+    .values(
+        pages=bindparam("set_pages"),
+        rows_inserted=bindparam("set_inserted"),
+        rows_updated=bindparam("set_updated"),
+        rows_rejected=bindparam("set_rejected"),
+        rejections=bindparam("set_rejections"),
+    )
+)
+_MOVE_CURSOR = (
+    update(Connector)
+    .where(Connector.id == bindparam("connector"))
+    .values(cursor=bindparam("set_cursor"))
+)
+
+
+def _store_page(connection: Connection, run: _Run, form: RowFormat, page: PreparedPage) -> None:
+    """Write a page's rows, the run's counters and the cursor after it in one transaction."""
+    rejected = page.rejected
+    with connection.begin():
+        inserted, updated = write_rows(connection, form, run.connector_id, page.rows)
         room = MAX_REJECTION_SAMPLES - len(run.samples)
         samples = [*run.samples, *rejected[: max(room, 0)]]
-        session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run.id)
-            .values(
-                pages=run.pages + 1,
-                rows_inserted=run.inserted + inserted,
-                rows_updated=run.updated + updated,
-                rows_rejected=run.rejected + len(rejected),
-                rejections=samples,
-            )
+        connection.execute(
+            _COUNT_PAGE,
+            {
+                "run": run.id,
+                "set_pages": run.pages + 1,
+                "set_inserted": run.inserted + inserted,
+                "set_updated": run.updated + updated,
+                "set_rejected": run.rejected + len(rejected),
+                "set_rejections": samples,
+            },
         )
-        session.execute(
-            update(Connector).where(Connector.id == run.connector_id).values(cursor=cursor)
-        )
+        connection.execute(_MOVE_CURSOR, {"connector": run.connector_id, "set_cursor": page.cursor})
     # Counted only once the transaction has committed.
     run.pages += 1
     run.inserted += inserted

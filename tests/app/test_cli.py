@@ -16,8 +16,8 @@ from app.cli.main import cli
 from app.config import load_config
 from app.redaction import MASK
 from app.services import api_keys, secrets
-from app.store.migrate import head_revision
 from app.store.db import Database
+from app.store.migrate import head_revision
 from app.store.models import ApiKey, Connector, Organisation, Plan, Workspace
 from app.vault import Vault, key_id
 
