@@ -47,12 +47,14 @@ def serve(state: CliState, host: str | None, port: int | None, demo: bool) -> No
             seed_demo(runtime.database)
     bind_host = host or runtime.config.host
     bind_port = runtime.config.port if port is None else port
+    scheduler = BackgroundWork(runtime)
+    # A run posted to the API starts at once rather than at the worker's next poll.
+    flask_app = create_app(runtime, on_run_created=lambda _run_id: scheduler.runs.wake())
     try:
-        server = EmbeddedServer(create_app(runtime), bind_host, bind_port)
+        server = EmbeddedServer(flask_app, bind_host, bind_port)
     except OSError as exc:
         fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}")
     server.stop_on_signals()
-    scheduler = BackgroundWork(runtime)
     scheduler.start()
     click.echo(f"AccuPredix server listening on {server.url} (Ctrl-C to stop)", err=True)
     try:

@@ -60,6 +60,8 @@ def create_run(
             )
             if workspace is None:
                 raise NotFound(f"No workspace with id {workspace_id}.")
+            # Kept for the race below, where this session is already closed.
+            chosen_workspace = workspace.id
             existing = _by_key(session, workspace.id, key)
             if existing is not None:
                 return run_view(existing), False
@@ -76,7 +78,7 @@ def create_run(
     except IntegrityError:
         # The same key raced in from another request: that run is the answer.
         with database.session() as session:
-            existing = _by_key(session, workspace.id, key)
+            existing = _by_key(session, chosen_workspace, key)
             assert existing is not None
             return run_view(existing), False
 
