@@ -41,20 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.rest_api import ORDER_LINES_MAPPING  # noqa: E402 - needs ROOT on the path
+
 PAGE_SIZE = 250
-ORDER_LINES = {
-    "columns": {
-        "order_id": {"path": "id"},
-        "line_id": {"path": "line_items[].id"},
-        "order_date": {"path": "created_at", "transforms": [{"type": "date"}]},
-        "sku": {"path": "line_items[].sku"},
-        "quantity": {"path": "line_items[].quantity", "transforms": [{"type": "decimal"}]},
-        "unit_price": {"path": "line_items[].price", "transforms": [{"type": "decimal"}]},
-        "currency": {"path": "currency"},
-        "customer_id": {"path": "customer.id"},
-        "source_updated_at": {"path": "updated_at"},
-    }
-}
 
 
 def peak_rss_mb() -> float:
@@ -143,7 +132,7 @@ def run_engine(url: str, workdir: Path) -> dict[str, float]:
             "pagination": "link_header",
             "page_size": PAGE_SIZE,
         },
-        mapping=ORDER_LINES,
+        mapping=ORDER_LINES_MAPPING,
     )
     started = time.perf_counter()
     result = sync_connector(database, vault, created["id"])
