@@ -25,22 +25,15 @@ from app.sync import worker
 from app.sync.engine import sync_connector
 from app.vault import Vault
 from tests.conftest import TEST_KEY
-from tests.fakes.rest_api import TOKEN, FakeRestApi, serve_rest_api
+from tests.fakes.rest_api import ORDER_LINES_MAPPING, TOKEN, FakeRestApi, serve_rest_api
 
 VAULT = Vault(base64.b64decode(TEST_KEY))
 
+# The fake's own mapping, with the product name too.
 ORDER_LINES = {
     "columns": {
-        "order_id": {"path": "id"},
-        "line_id": {"path": "line_items[].id"},
-        "order_date": {"path": "created_at", "transforms": [{"type": "date"}]},
-        "sku": {"path": "line_items[].sku"},
-        "quantity": {"path": "line_items[].quantity", "transforms": [{"type": "decimal"}]},
-        "unit_price": {"path": "line_items[].price", "transforms": [{"type": "decimal"}]},
+        **ORDER_LINES_MAPPING["columns"],
         "product_name": {"path": "line_items[].title"},
-        "currency": {"path": "currency"},
-        "customer_id": {"path": "customer.id"},
-        "source_updated_at": {"path": "updated_at"},
     }
 }
 # Quantities 4 and 5 are not in the map: those lines are rejected.
