@@ -16,6 +16,7 @@ ENV_PREFIX = "ACCUPREDIX_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 OAUTH_PROVIDERS = ("SHOPIFY", "QUICKBOOKS", "XERO")
+CLUSTER_SCHEMES = ("tcp", "tls", "ws", "wss")
 KEY_ENV = "ACCUPREDIX_APP_CONNECTOR_CREDENTIALS_KEY"
 PREVIOUS_KEYS_ENV = "ACCUPREDIX_APP_CONNECTOR_CREDENTIALS_KEY_PREVIOUS"
 
@@ -45,6 +46,8 @@ class Config:
     port: int = DEFAULT_PORT
     oauth_clients: Mapping[str, OAuthClient] = field(default_factory=dict, repr=False)
     log_level: str = "INFO"
+    # A Dask scheduler address; forecast runs execute on that cluster when set.
+    forecast_cluster: str | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -91,6 +94,23 @@ def _public_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigError("ACCUPREDIX_APP_PUBLIC_URL must not carry a query or fragment.")
     return value.strip().rstrip("/")
+
+
+def _cluster_address(value: str) -> str:
+    text = value.strip()
+    # Dask's own default protocol when an address has none.
+    with_scheme = text if "://" in text else f"tcp://{text}"
+    parts = urlsplit(with_scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in CLUSTER_SCHEMES or not parts.hostname or port is None or parts.path:
+        raise ConfigError(
+            "ACCUPREDIX_FORECAST_CLUSTER must be a Dask scheduler address such as "
+            f"tcp://10.0.0.5:8786 (schemes: {', '.join(CLUSTER_SCHEMES)}); got {value!r}."
+        )
+    return with_scheme
 
 
 def _port(value: str) -> int:
@@ -159,6 +179,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("ACCUPREDIX_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR.")
 
+    cluster_value = get("FORECAST_CLUSTER")
     return Config(
         data_dir=data_dir,
         database_url=database_url,
@@ -169,4 +190,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         port=_port(get("PORT") or str(DEFAULT_PORT)),
         oauth_clients=oauth,
         log_level=log_level,
+        forecast_cluster=_cluster_address(cluster_value) if cluster_value else None,
     )

@@ -40,7 +40,10 @@ def create(state: CliState, horizon: int | None, workspace_id: int | None, wait:
     def report(done: int, total: int) -> None:
         click.echo(f"  {done} of {total} series", err=True)
 
-    status = execute_run(database, created["id"], progress=report)
+    cluster = state.runtime.config.forecast_cluster
+    if cluster:
+        click.echo(f"  on the Dask cluster at {cluster}", err=True)
+    status = execute_run(database, created["id"], progress=report, cluster=cluster)
     result = service.get_run(database, created["id"])
     if status is RunStatus.FAILED:
         fail(f"run {created['id']} failed: {result['error']}")

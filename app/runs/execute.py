@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select, update
 
 from app.forecasting import (
@@ -24,6 +25,7 @@ from app.forecasting import (
     Settings,
     run_frame,
 )
+from app.forecasting.cluster import ClusterError, run_on_cluster
 from app.runs.persist import persist
 from app.runs.series import History, build_history
 from app.services.errors import ServiceError
@@ -95,8 +97,12 @@ def execute_run(
     progress: Progress | None = None,
     settings: Settings | None = None,
     as_of: dt.date | None = None,
+    cluster: str | None = None,
 ) -> RunStatus:
     """Execute a queued run to ``complete`` or ``failed``; returns the final status.
+
+    With ``cluster`` (a Dask scheduler address) the series are forecast on that
+    cluster; the forecasts are the same as on this machine.
 
     Raises:
         RunNotQueued: the run does not exist or is not queued.
@@ -105,9 +111,16 @@ def execute_run(
         raise RunNotQueued(f"Run {run_id} is not queued.")
     started = time.perf_counter()
     try:
-        _execute(database, run_id, progress, settings, as_of or utcnow().date())
+        _execute(
+            database,
+            run_id,
+            progress=progress,
+            settings=settings,
+            as_of=as_of or utcnow().date(),
+            cluster=cluster,
+        )
     except Exception as exc:
-        known = isinstance(exc, ServiceError | ValueError)
+        known = isinstance(exc, ServiceError | ValueError | ClusterError)
         if known:
             log.warning("run %s failed: %s", run_id, exc)
         else:
@@ -127,16 +140,40 @@ def execute_run(
 def _execute(
     database: Database,
     run_id: int,
+    *,
     progress: Progress | None,
     settings: Settings | None,
     as_of: dt.date,
+    cluster: str | None,
 ) -> None:
     context = _context(database, run_id, as_of)
     if context.history.frame.empty:
         raise ServiceError("No demand history to forecast yet: sync a connector first.")
     frame = context.history.frame
+    total = frame["unique_id"].nunique()
+    _set_progress(database, run_id, 0, total)
+
+    def report(done: int, total: int) -> None:
+        _set_progress(database, run_id, done, total)
+        if progress is not None:
+            progress(done, total)
+
+    if cluster:
+        parts = run_on_cluster(
+            cluster, frame, context.horizon, context.frequency.value, settings, progress=report
+        )
+    else:
+        parts = _run_here(frame, context, settings, report)
+    stored = time.perf_counter()
+    with database.session() as session:
+        persist(session, context, parts)
+    log.debug("run %s stored in %.1f s", run_id, time.perf_counter() - stored)
+
+
+def _run_here(
+    frame: pd.DataFrame, context: RunContext, settings: Settings | None, report: Progress
+) -> list[FrameForecast]:
     ids = list(dict.fromkeys(frame["unique_id"]))
-    _set_progress(database, run_id, 0, len(ids))
     parts: list[FrameForecast] = []
     size = max(MIN_BATCH, math.ceil(len(ids) / BATCHES))
     for start in range(0, len(ids), size):
@@ -149,14 +186,8 @@ def _execute(
                 settings,
             )
         )
-        done = min(start + len(batch), len(ids))
-        _set_progress(database, run_id, done, len(ids))
-        if progress is not None:
-            progress(done, len(ids))
-    stored = time.perf_counter()
-    with database.session() as session:
-        persist(session, context, parts)
-    log.debug("run %s stored in %.1f s", run_id, time.perf_counter() - stored)
+        report(min(start + len(batch), len(ids)), len(ids))
+    return parts
 
 
 def _context(database: Database, run_id: int, as_of: dt.date) -> RunContext:

@@ -31,7 +31,7 @@ def run_lock_name(run_id: int) -> str:
     return f"forecast-run-{run_id}"
 
 
-def execute_in_child(database_url: str, run_id: int) -> None:
+def execute_in_child(database_url: str, run_id: int, cluster: str | None = None) -> None:
     """The child's entry point: hold the run's lock while executing it."""
     # Only the child loads the forecasting libraries; the server keeps its memory.
     from app.runs.execute import RunNotQueued, execute_run
@@ -44,7 +44,7 @@ def execute_in_child(database_url: str, run_id: int) -> None:
     if not lock.try_acquire():
         return
     try:
-        execute_run(database, run_id)
+        execute_run(database, run_id, cluster=cluster)
     except RunNotQueued:
         log.info("run %s was taken by another worker", run_id)
     finally:
@@ -82,8 +82,15 @@ def fail_interrupted(database: Database) -> int:
 class RunWorker:
     """Polls for queued runs and executes each in a child process."""
 
-    def __init__(self, database: Database, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        cluster: str | None = None,
+    ) -> None:
         self.database = database
+        self.cluster = cluster
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -134,7 +141,7 @@ class RunWorker:
                 return
             child = self._context.Process(
                 target=execute_in_child,
-                args=(self.database.url, run_id),
+                args=(self.database.url, run_id, self.cluster),
                 name=f"forecast-run-{run_id}",
             )
             self._child = child

@@ -24,7 +24,7 @@ class BackgroundWork:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._cancel = threading.Event()
-        self.runs = RunWorker(runtime.database)
+        self.runs = RunWorker(runtime.database, cluster=runtime.config.forecast_cluster)
         self.scheduler = SyncScheduler(
             runtime.database, self._run_sync, run_forecast=self._run_forecast
         )

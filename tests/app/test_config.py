@@ -84,3 +84,27 @@ def test_data_dir_that_is_a_file_is_refused(tmp_path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         load_config({"ACCUPREDIX_DATA_DIR": str(tmp_path / "file")})
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        ("tcp://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
+        ("scheduler.internal:8786", "tcp://scheduler.internal:8786"),
+        (" tls://[::1]:8786 ", "tls://[::1]:8786"),
+    ],
+)
+def test_forecast_cluster_address(tmp_path, value: str, address: str) -> None:
+    config = load_config(
+        {"ACCUPREDIX_DATA_DIR": str(tmp_path), "ACCUPREDIX_FORECAST_CLUSTER": value}
+    )
+    assert config.forecast_cluster == address
+    assert load_config({"ACCUPREDIX_DATA_DIR": str(tmp_path)}).forecast_cluster is None
+
+
+@pytest.mark.parametrize(
+    "value", ["10.0.0.5", "http://10.0.0.5:8786", "tcp://:8786", "tcp://h:port", "tcp://h:1/x"]
+)
+def test_forecast_cluster_address_is_checked(tmp_path, value: str) -> None:
+    with pytest.raises(ConfigError, match="ACCUPREDIX_FORECAST_CLUSTER must be a Dask scheduler"):
+        load_config({"ACCUPREDIX_DATA_DIR": str(tmp_path), "ACCUPREDIX_FORECAST_CLUSTER": value})
