@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.store.models.base import Base, created_at_column
@@ -50,8 +50,11 @@ class WebhookEvent(Base):
     provider: Mapped[str] = mapped_column(String(32))
     delivery_id: Mapped[str] = mapped_column(String(128))
     topic: Mapped[str | None] = mapped_column(String(64), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The raw body, kept until the event is applied.
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     received_at: Mapped[dt.datetime] = created_at_column()
     processed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
@@ -73,3 +76,9 @@ class OAuthState(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # pending, complete (``result`` holds the grant) or failed (``error`` says why).
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    # A vault token of the grant: tokens and what the provider said about the account.
+    result: Mapped[str | None] = mapped_column(Text, default=None)
+    account: Mapped[str | None] = mapped_column(String(200), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
