@@ -88,6 +88,25 @@ class ProbeResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SourceField:
+    """A field the source itself declares, for the mapping wizard.
+
+    ``path`` addresses it in the preset's records as a mapping would
+    (``lines[].custbody_channel``); ``type`` is the source's type name, mapped
+    onto string, integer, decimal, date, datetime, boolean or other; ``custom``
+    marks fields the instance added (NetSuite ``custbody_*``, Odoo ``x_*``).
+    """
+
+    path: str
+    type: str
+    label: str | None = None
+    custom: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "label": self.label, "custom": self.custom}
+
+
 class ConnectorPreset:
     """Base class of presets; subclasses set the class attributes and operations.
 
@@ -129,6 +148,15 @@ class ConnectorPreset:
     def pull(self, config: SourceConfig, cursor: Cursor | None) -> Iterator[Page]:
         """Yield pages from ``cursor`` (None: from the start) to the end."""
         raise NotImplementedError
+
+    def describe_fields(self, config: SourceConfig) -> list[SourceField]:
+        """The fields the source declares, with their types; empty where it cannot tell.
+
+        ERP presets ask the source (OData ``$metadata``, Odoo ``fields_get``,
+        SuiteQL metadata) so the wizard can offer an instance's custom fields;
+        the wizard also lists what it sees in sample records.
+        """
+        return []
 
     def sample(self, config: SourceConfig, limit: int) -> list[Record]:
         """A few source records for preview and field discovery.

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.connectors.base import ConnectorPreset, ProbeResult, SourceConfig
+from app.connectors.base import ConnectorPreset, ProbeResult, SourceConfig, SourceField
 from app.connectors.registry import get_preset, presets
 from app.mapping import MappingError, discover_fields, preview_rows, validate_mapping
 from app.services import secrets
@@ -235,6 +235,19 @@ def probe_connection(
     """
     preset_cls, config, _ = _resolve(database, vault, connector_id, preset, values)
     return preset_cls().probe(config)
+
+
+def describe_fields(
+    database: Database,
+    vault: Vault,
+    *,
+    connector_id: int | None = None,
+    preset: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> list[SourceField]:
+    """The source's own field list with types (custom fields included); nothing is saved."""
+    preset_cls, config, _ = _resolve(database, vault, connector_id, preset, values)
+    return preset_cls().describe_fields(config)
 
 
 @dataclass(frozen=True)
