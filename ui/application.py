@@ -11,6 +11,7 @@ from app.services.scheduling import BackgroundWork
 from resources import resource
 from ui.main_window import MainWindow
 from ui.qt import QApplication, QIcon, QThreadPool, QTimer
+from ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,11 @@ def run_gui(runtime: Runtime, *, screenshot_dir: str | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv)
     qt_app.setApplicationName("AccuPredix")
     qt_app.setWindowIcon(QIcon(str(resource("icons", "accupredix.svg"))))
-    scheduler = BackgroundWork(runtime)
-    scheduler.start()
-    qt_app.aboutToQuit.connect(scheduler.stop)
-    window = MainWindow(runtime)
+    apply_theme(qt_app)
+    background = BackgroundWork(runtime)
+    background.start()
+    qt_app.aboutToQuit.connect(background.stop)
+    window = MainWindow(runtime, background=background)
     window.show()
     window.refresh()
     if screenshot_dir:

@@ -34,13 +34,32 @@ class Task(QRunnable):
             self.signals.done.emit(result)
 
 
+_long_pool: QThreadPool | None = None
+
+
+def long_pool() -> QThreadPool:
+    """The pool for work that can take minutes (syncs, probes of slow sources).
+
+    Kept apart from the global pool so that a few long syncs never hold up the
+    quick loads that keep the pages current.
+    """
+    global _long_pool  # noqa: PLW0603 - one pool per process, made on first use
+    if _long_pool is None:
+        _long_pool = QThreadPool()
+        _long_pool.setMaxThreadCount(8)
+    return _long_pool
+
+
 def submit(
     fn: Callable[[], Any],
     on_done: Callable[[Any], None],
     on_failed: Callable[[str], None],
+    *,
+    long: bool = False,
 ) -> Task:
+    """Run ``fn`` on a pool thread; its result or error message arrives on the GUI thread."""
     task = Task(fn)
     task.signals.done.connect(on_done)
     task.signals.failed.connect(on_failed)
-    QThreadPool.globalInstance().start(task)
+    (long_pool() if long else QThreadPool.globalInstance()).start(task)
     return task

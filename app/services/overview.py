@@ -20,6 +20,8 @@ class Overview:
     series: int
     demand_lines: int
     forecast_runs: int
+    # (id, name) of the organisation's workspaces, oldest first.
+    workspaces: tuple[tuple[int, str], ...] = ()
 
 
 def overview(database: Database) -> Overview:
@@ -39,4 +41,12 @@ def overview(database: Database) -> Overview:
             series=count(Series.workspace_id),
             demand_lines=count(DemandLine.workspace_id),
             forecast_runs=count(ForecastRun.workspace_id),
+            workspaces=tuple(
+                (row.id, row.name)
+                for row in session.execute(
+                    select(Workspace.id, Workspace.name)
+                    .where(Workspace.organisation_id == org.id)
+                    .order_by(Workspace.id)
+                )
+            ),
         )

@@ -1,0 +1,1 @@
+"""The connectors page and its parts."""
