@@ -42,9 +42,11 @@ from app.store.types import utcnow
 log = logging.getLogger(__name__)
 
 # Progress is reported after each batch of series: about ``BATCHES`` of them, of
-# at least ``MIN_BATCH`` series, since each batch starts statsforecast's workers anew.
+# at least ``MIN_BATCH`` series. Each batch starts statsforecast's workers anew for
+# each of its model groups: on 2,000 series, four batches of 500 took 20% longer
+# than one, so small stores run in one batch and report progress at its end.
 BATCHES = 5
-MIN_BATCH = 500
+MIN_BATCH = 2_000
 DAYS_PER_PERIOD = {Frequency.DAILY: 1.0, Frequency.WEEKLY: 7.0, Frequency.MONTHLY: 365.25 / 12}
 
 Progress = Callable[[int, int], None]
