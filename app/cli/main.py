@@ -8,6 +8,7 @@ import app
 from app.cli.connectors import connector
 from app.cli.context import AppGroup, CliState
 from app.cli.keys import api_key
+from app.cli.ops import backup, doctor, restore
 from app.cli.runs import run
 from app.cli.server import gui, serve
 from app.cli.store import db, demo, org
@@ -32,7 +33,7 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(gui)
 
 
-for command in (gui, serve, db, demo, org, api_key, vault, connector, run):
+for command in (gui, serve, db, demo, org, api_key, vault, connector, run, backup, restore, doctor):
     cli.add_command(command)
 
 

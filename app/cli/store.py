@@ -22,6 +22,33 @@ def db_upgrade(state: CliState) -> None:
     click.echo(f"store at revision {current_revision(runtime.database.engine)}")
 
 
+@db.command("migrate-to")
+@click.argument("target_url")
+@pass_state
+def db_migrate_to(state: CliState, target_url: str) -> None:
+    """Copy the whole store into the empty database TARGET_URL (e.g. PostgreSQL).
+
+    Then set ACCUPREDIX_DATABASE_URL to TARGET_URL; the current store is left as it is.
+    """
+    from sqlalchemy.engine import make_url
+
+    from app.ops.copy_store import copy_store
+    from app.redaction import register_secret
+
+    password = make_url(target_url).password
+    if password:
+        register_secret(str(password))
+
+    def report(table: str, rows: int) -> None:
+        click.echo(f"  {table}: {rows:,} rows", err=True)
+
+    result = copy_store(state.runtime.database, target_url, progress=report)
+    click.echo(
+        f"copied {result.rows:,} rows in {len(result.tables)} tables; now set "
+        "ACCUPREDIX_DATABASE_URL to the new store and restart AccuPredix"
+    )
+
+
 @click.group()
 def demo() -> None:
     """Demo data."""

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,14 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this installation has ``revision``; a newer store's revision is unknown."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except RevisionError:
+        return False
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,0 +1,1 @@
+"""Operating a store: backups, health checks and moving to another database."""
