@@ -1,3 +1,10 @@
 """Imports every built-in preset module so that each registers itself."""
 
-from app.connectors import custom_file, custom_rest, custom_sftp, demo  # noqa: F401
+from app.connectors import (  # noqa: F401
+    custom_file,
+    custom_rest,
+    custom_sftp,
+    demo,
+    netsuite,
+    odoo,
+)
