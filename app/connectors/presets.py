@@ -8,3 +8,4 @@ from app.connectors import (  # noqa: F401
     netsuite,
     odoo,
 )
+from app.connectors.dynamics import business_central, dataverse  # noqa: F401
