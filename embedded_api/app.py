@@ -67,6 +67,14 @@ def create_app(runtime: Runtime, *, on_run_created: Callable[[int], None] | None
         return response
 
     flask_app.register_blueprint(api.blueprint)
+    # Shopify deliveries: signed by HMAC, no API key; their own body limit.
+    from embedded_api.webhooks import blueprint as webhooks
+
+    flask_app.register_blueprint(webhooks)
+    # OAuth callbacks: the state they carry is the credential, no API key.
+    from embedded_api.oauth_routes import blueprint as oauth_callbacks
+
+    flask_app.register_blueprint(oauth_callbacks)
     _register_odata(flask_app)
     flask_app.wsgi_app = AccessLog(  # type: ignore[method-assign]
         TrustedProxyFix(flask_app.wsgi_app, trusted_proxies_from_env())

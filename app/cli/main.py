@@ -8,6 +8,7 @@ import app
 from app.cli.connectors import connector
 from app.cli.context import AppGroup, CliState
 from app.cli.keys import api_key
+from app.cli.oauth import connect, reconnect
 from app.cli.ops import backup, doctor, restore
 from app.cli.runs import run
 from app.cli.server import gui, serve
@@ -35,6 +36,8 @@ def cli(ctx: click.Context) -> None:
 
 for command in (gui, serve, db, demo, org, api_key, vault, connector, run, backup, restore, doctor):
     cli.add_command(command)
+for command in (connect, reconnect):
+    connector.add_command(command)
 
 
 def main() -> None:

@@ -123,6 +123,9 @@ class ConnectorPreset:
     # committed: true only where reading has no side effect (an SFTP source
     # that archives a file after its last page must wait for the commit).
     read_ahead: ClassVar[bool] = False
+    # The OAuth provider id (``app.oauth.providers``) whose Connect button signs
+    # this preset in, when its client credentials are configured; None: no Connect.
+    oauth_provider: ClassVar[str | None] = None
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:

@@ -7,5 +7,8 @@ from app.connectors import (  # noqa: F401
     demo,
     netsuite,
     odoo,
+    quickbooks,
+    shopify,
+    xero,
 )
 from app.connectors.dynamics import business_central, dataverse  # noqa: F401

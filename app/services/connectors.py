@@ -12,7 +12,8 @@ from sqlalchemy import select
 from app.connectors.base import ConnectorPreset, ProbeResult, SourceConfig, SourceField
 from app.connectors.registry import get_preset, presets
 from app.mapping import MappingError, discover_fields, preview_rows, validate_mapping
-from app.services import secrets
+from app.oauth.store import TokenStore
+from app.services import secrets, webhooks
 from app.services.errors import InvalidInput, NotFound
 from app.services.organisations import default_workspace
 from app.store.db import Database
@@ -101,7 +102,9 @@ def add_connector(
         session.flush()
         secrets.set_secrets(vault, connector, secret_values)
         log.info("connector %s (%s) added", connector.id, preset_cls.id)
-        return secrets.public_connector(connector)
+        created = secrets.public_connector(connector)
+    # After the commit: registering calls the source, with the secrets stored.
+    return webhooks.after_connector_saved(database, vault, created, credentials_changed=True)
 
 
 def _workspace(session: Any, workspace_id: int) -> Workspace:
@@ -162,7 +165,8 @@ def update_connector(
             connector.status = ConnectorStatus.DISABLED
         elif enabled is True and connector.status is ConnectorStatus.DISABLED:
             connector.status = ConnectorStatus.NEW
-        return secrets.public_connector(connector)
+        saved = secrets.public_connector(connector)
+    return webhooks.after_connector_saved(database, vault, saved, credentials_changed=bool(values))
 
 
 def list_connectors(database: Database, workspace_id: int | None = None) -> list[dict[str, Any]]:
@@ -199,8 +203,9 @@ def _saved_config(
         connector = _get(session, connector_id)
         preset_cls = get_preset(connector.preset)
         config = source_config(database, vault, connector)
-        # A probe or preview writes nothing: drop the write-back hooks.
-        config.save_secrets = None
+        # A probe or preview writes nothing but renewed OAuth tokens: a refresh
+        # spends the refresh token, so its replacement must be kept.
+        config.save_secrets = TokenStore(database, vault, connector_id)
         config.save_settings = None
         return preset_cls, config, connector.field_mapping
 

@@ -10,12 +10,13 @@ from app.runtime import Runtime
 from app.services.runs import create_run
 from app.sync.engine import SyncResult, sync_connector
 from app.sync.scheduler import SyncScheduler
+from app.webhooks.worker import WebhookApplier
 
 log = logging.getLogger(__name__)
 
 
 class BackgroundWork:
-    """The sync scheduler and the run worker of one process, started and stopped together.
+    """The sync scheduler, run worker and webhook applier of one process, run together.
 
     Stopping cancels syncs in flight: a cancelled sync stops at a page boundary
     and the next one resumes from the cursor its last committed page stored.
@@ -28,6 +29,8 @@ class BackgroundWork:
         self.scheduler = SyncScheduler(
             runtime.database, self._run_sync, run_forecast=self._run_forecast
         )
+        # Applies webhook deliveries the embedded server records (woken by its route).
+        self.webhooks = WebhookApplier(runtime.database, runtime.vault)
 
     def _run_sync(self, connector_id: int) -> SyncResult:
         return sync_connector(
@@ -47,8 +50,10 @@ class BackgroundWork:
         self._cancel.clear()
         self.runs.start()
         self.scheduler.start()
+        self.webhooks.start()
 
     def stop(self) -> None:
         self._cancel.set()
         self.scheduler.stop(wait=True)
+        self.webhooks.stop()
         self.runs.stop()

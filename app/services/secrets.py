@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from app.redaction import MASK, redact
 from app.store.db import Database
@@ -101,19 +101,23 @@ def rotate(
                 if after_each:
                     after_each(rotated)
             connector.secrets = tokens
+        # Sign-ins in flight: the PKCE verifier, and a grant not yet saved to a connector.
         for state in session.scalars(
-            select(OAuthState).where(OAuthState.code_verifier.is_not(None))
-        ):
-            assert state.code_verifier is not None
-            if not vault.needs_rotation(state.code_verifier):
-                current += 1
-                continue
-            context = oauth_state_context(state.state)
-            state.code_verifier = vault.encrypt(
-                vault.decrypt(state.code_verifier, context), context
+            select(OAuthState).where(
+                or_(OAuthState.code_verifier.is_not(None), OAuthState.result.is_not(None))
             )
-            rotated += 1
-            if after_each:
-                after_each(rotated)
+        ):
+            context = oauth_state_context(state.state)
+            for column in ("code_verifier", "result"):
+                token = getattr(state, column)
+                if token is None:
+                    continue
+                if not vault.needs_rotation(token):
+                    current += 1
+                    continue
+                setattr(state, column, vault.encrypt(vault.decrypt(token, context), context))
+                rotated += 1
+                if after_each:
+                    after_each(rotated)
     log.info("vault rotation: %s re-encrypted, %s already current", rotated, current)
     return RotationResult(rotated=rotated, already_current=current)

@@ -27,11 +27,13 @@ from app.connectors.base import ConnectorPreset, SourceConfig
 from app.connectors.errors import AuthError, Cancelled, ConnectorError
 from app.connectors.registry import get_preset
 from app.mapping import MappingError, validate_mapping
+from app.oauth.store import TokenStore
 from app.services import secrets
 from app.services.errors import NotFound, ServiceError
 from app.store.db import Database
 from app.store.models import Connector, ConnectorStatus, SyncRun, SyncStatus
 from app.store.types import utcnow
+from app.sync.deletions import cancel_orders
 from app.sync.leader import LeaderLock, lock_for
 from app.sync.pages import prepared_pages, worker_starter
 from app.sync.rows import PreparedPage, RowFormat, map_records
@@ -87,13 +89,9 @@ def source_config(
 ) -> SourceConfig:
     """The connector's settings and decrypted secrets, with write-back of what it learns."""
     connector_id = connector.id
-
-    def save_secrets(updates: dict[str, str]) -> None:
-        # Its own transaction: a rotated refresh token must survive a failed sync.
-        with database.session() as session:
-            stored = session.get(Connector, connector_id)
-            if stored is not None:
-                secrets.set_secrets(vault, stored, updates)
+    # Its own transaction: a rotated refresh token must survive a failed sync. The
+    # token store also serialises refreshes of one connector across processes.
+    save_secrets = TokenStore(database, vault, connector_id, fields=None)
 
     def save_settings(updates: dict[str, Any]) -> None:
         with database.session() as session:
@@ -325,6 +323,7 @@ def _store_page(connection: Connection, run: _Run, form: RowFormat, page: Prepar
     rejected = page.rejected
     with connection.begin():
         inserted, updated = write_rows(connection, form, run.connector_id, page.rows)
+        updated += cancel_orders(connection, run.connector_id, page.deleted_orders)
         room = MAX_REJECTION_SAMPLES - len(run.samples)
         samples = [*run.samples, *rejected[: max(room, 0)]]
         connection.execute(

@@ -25,6 +25,7 @@ from typing import Any
 
 from app.connectors.base import ConnectorPreset, Cursor, Record, SourceConfig
 from app.mapping import Mapping
+from app.sync.deletions import split_deleted
 from app.sync.read_ahead import read_ahead
 from app.sync.rows import PreparedPage, RowFormat
 from app.sync.worker import Job, PullWorker, log_levels
@@ -48,11 +49,19 @@ def worker_starter(
 
     Only a preset whose reads have no side effects may be read by a worker,
     which reads ahead of what is stored; and only a row format made of named
-    steps can be shipped to it. A frozen build (PyInstaller) starts none: its
-    executable can run a child process only if the entry point calls
-    ``multiprocessing.freeze_support()``, and ours does not today.
+    steps can be shipped to it. A preset that signs in with OAuth is read here:
+    a refresh must take the store's cross-process lock and save the rotated
+    token before the new one is used, and the child has no store. A frozen
+    build (PyInstaller) starts none either: its entry point supports child
+    processes (forecast runs use one), but the bundle's smoke test does not
+    exercise a sync worker yet.
     """
-    if not preset.read_ahead or not form.plan.portable or getattr(sys, "frozen", False):
+    if (
+        not preset.read_ahead
+        or not form.plan.portable
+        or getattr(preset, "oauth_provider", None) is not None
+        or getattr(sys, "frozen", False)
+    ):
         return None
 
     def start() -> PullWorker:
@@ -89,8 +98,9 @@ def prepared_pages(
     stored = 0
     try:
         while (page := next(pages, None)) is not None:
-            rows, rejected = map_here(page.records)
-            yield PreparedPage(rows, rejected, page.cursor, page.total)
+            records, deleted = split_deleted(page.records)
+            rows, rejected = map_here(records)
+            yield PreparedPage(rows, rejected, page.cursor, page.total, deleted)
             stored += len(rows)  # stored by now: the caller asks for a page once done
             if start_worker is None:
                 continue

@@ -52,13 +52,15 @@ class PreparedPage:
     """One page ready to store: rows unique by line, rejections, the cursor after it.
 
     ``rows`` are in the order of :attr:`RowPlan.names`, without ``synced_at``,
-    which the writer adds when it stores them.
+    which the writer adds when it stores them. ``deleted_orders`` are the orders
+    the source reported deleted (:mod:`app.sync.deletions`).
     """
 
     rows: list[tuple[Any, ...]]
     rejected: list[dict[str, Any]]
     cursor: Cursor | None
     total: int | None
+    deleted_orders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from typing import Any
 from app.connectors.base import ConnectorPreset, Cursor, SourceConfig
 from app.connectors.errors import ConnectorError
 from app.redaction import SecretMaskingFilter, mask_text, register_secret
+from app.sync.deletions import split_deleted
 from app.sync.rows import PreparedPage, RowFormat, RowPlan, map_records
 
 log = logging.getLogger(__name__)
@@ -136,11 +137,11 @@ class PullWorker:
             message = self._next(config)
             kind = message[0]
             if kind == "page":
-                _, rows, rejected, page_cursor, total = message
+                _, rows, rejected, page_cursor, total, deleted = message
                 # A child done with its last page may be gone: what it sent still counts.
                 with contextlib.suppress(OSError, ValueError):
                     self._control.send(("more",))
-                yield PreparedPage(rows, rejected, page_cursor, total)
+                yield PreparedPage(rows, rejected, page_cursor, total, deleted)
             elif kind == "done":
                 return
             elif kind == "error":
@@ -348,12 +349,11 @@ def _pull(job: Job, control: _Control, send: Any) -> None:
     pages = preset.pull(config, cursor)
     try:
         for page in pages:
-            rows, rejected = map_records(
-                mapping, form, job.connector_id, job.workspace_id, page.records
-            )
+            records, deleted = split_deleted(page.records)
+            rows, rejected = map_records(mapping, form, job.connector_id, job.workspace_id, records)
             if not control.credit():
                 return
-            send(("page", rows, rejected, page.cursor, page.total))
+            send(("page", rows, rejected, page.cursor, page.total, deleted))
         send(("done",))
     finally:
         close = getattr(pages, "close", None)

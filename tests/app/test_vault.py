@@ -160,6 +160,10 @@ def _seed_secrets(database: Database, vault: Vault) -> dict[tuple[int, str], str
                 provider="xero",
                 redirect_uri="http://127.0.0.1/cb",
                 code_verifier=vault.encrypt("verifier-123456", secrets.oauth_state_context("st-1")),
+                # A grant received but not yet saved to a connector.
+                result=vault.encrypt(
+                    '{"access_token": "grant-1"}', secrets.oauth_state_context("st-1")
+                ),
                 expires_at=utcnow() + dt.timedelta(minutes=5),
             )
         )
@@ -176,7 +180,9 @@ def _read_all(database: Database, vault: Vault) -> tuple[dict[tuple[int, str], s
             kids |= {t.split(".")[1] for t in connector.secrets.values()}
         state = session.scalars(select(OAuthState)).one()
         assert vault.decrypt(state.code_verifier, "oauth_state/st-1") == "verifier-123456"
+        assert vault.decrypt(state.result, "oauth_state/st-1") == '{"access_token": "grant-1"}'
         kids.add(state.code_verifier.split(".")[1])
+        kids.add(state.result.split(".")[1])
     return values, kids
 
 
@@ -218,12 +224,12 @@ def test_rotation_survives_a_crash_half_way(database: Database, tmp_path) -> Non
     assert kids == {key_id(OLD)}, "a crashed rotation must leave the store as it was"
 
     result = secrets.rotate(database, Vault(NEW, previous=[OLD]))
-    assert result.rotated == 7
+    assert result.rotated == 8
     values, kids = _read_all(database, Vault(NEW))  # the old key is no longer needed
     assert values == expected
     assert kids == {key_id(NEW)}
     again = secrets.rotate(database, Vault(NEW))
-    assert (again.rotated, again.already_current) == (0, 7)
+    assert (again.rotated, again.already_current) == (0, 8)
 
 
 def test_rotation_without_the_old_key_changes_nothing(database: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -82,3 +83,6 @@ class OAuthState(Base):
     result: Mapped[str | None] = mapped_column(Text, default=None)
     account: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # What the flow started with and learnt that is not secret: the preset, the
+    # Shopify shop, the organisations the operator must pick from.
+    context: Mapped[dict[str, Any] | None] = mapped_column(default=None)

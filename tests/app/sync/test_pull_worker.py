@@ -394,3 +394,21 @@ def test_a_worker_that_dies_fails_the_sync_and_the_next_one_resumes(
         assert resumed.updated == 0
     assert len(lines(sqlite_database, connector_id)) == 900
     wait_until_no_children()
+
+
+def test_presets_that_sign_in_with_oauth_are_read_here() -> None:
+    """A refresh in a child could neither take the store's lock nor save before use."""
+    from sqlalchemy.dialects import sqlite
+
+    from app.connectors.custom_rest import CustomRestPreset
+    from app.connectors.registry import get_preset
+    from app.mapping import validate_mapping
+    from app.sync.upsert import row_format
+
+    mapping = validate_mapping(ORDER_LINES_MAPPING)
+    form = row_format(sqlite.dialect())
+    assert pages_module.worker_starter(CustomRestPreset(), 1, 1, mapping, form) is not None
+    for preset_id in ("quickbooks", "shopify"):
+        preset = get_preset(preset_id)()
+        assert preset.read_ahead
+        assert pages_module.worker_starter(preset, 1, 1, mapping, form) is None

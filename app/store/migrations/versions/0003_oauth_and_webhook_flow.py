@@ -25,6 +25,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("result", sa.Text(), nullable=True))
         batch.add_column(sa.Column("account", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("error", sa.Text(), nullable=True))
+        # The preset, the Shopify shop and the organisations to pick from: nothing secret.
+        batch.add_column(sa.Column("context", sa.JSON(), nullable=True))
     with op.batch_alter_table("webhook_events") as batch:
         # The raw body, kept until the event is applied.
         batch.add_column(sa.Column("body", sa.LargeBinary(), nullable=True))
@@ -38,6 +40,7 @@ def downgrade() -> None:
         batch.drop_column("attempts")
         batch.drop_column("body")
     with op.batch_alter_table("oauth_states") as batch:
+        batch.drop_column("context")
         batch.drop_column("error")
         batch.drop_column("account")
         batch.drop_column("result")
