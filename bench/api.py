@@ -1,31 +1,36 @@
 """REST API and OData under load, against a bare Flask+Waitress endpoint serving the same bytes.
 
-Each target runs in a server process of its own (Waitress with its default
-threads), on 127.0.0.1, fed by a load generator in another process: 50
-concurrent keep-alive connections for 10 seconds, after a one-second warm-up.
+Each target runs in a server process of its own, on 127.0.0.1, fed by a load
+generator in another process: 50 concurrent keep-alive connections for 10
+seconds, after a one-second warm-up. AccuPredix runs as ``accupredix serve``
+runs it (``EmbeddedServer``, with its settings) on Waitress's default number
+of threads.
 
 - ``GET /api/v1/series/{id}/forecast``, cycling over 200 series of a complete
   run (12 periods each), with a real API key (authentication, plan check,
   rate-limit bucket, JSON) and the access log written to a file as
   ``accupredix serve`` writes it, once as served (rendered answers reused until
   a run completes, see ``embedded_api/api_v1/result_cache.py``) and once with
-  that cache off (a store query on every request); next to a bare Flask
+  the caches off (a store query on every request); next to a bare Flask
   endpoint that answers the bytes of one such response from memory;
-- an OData page, ``GET /odata/Forecasts?$top=1000``, next to a bare endpoint
-  answering that page's bytes;
+- an OData page, ``GET /odata/Forecasts?$top=1000`` (the first page of a
+  store holding every forecast row of the pull below), as served (the page is
+  rendered once and reused while nothing is committed to the store, see
+  ``embedded_api/odata/page_cache.py``) and with the caches off (the query and
+  the encoding on every request), next to a bare endpoint answering that
+  page's bytes;
 - a 1,000,000-row OData pull following ``@odata.nextLink``, with the server
   process's peak resident memory (VmHWM).
 
 The API key's rate limit is lifted in the benchmark's server: 50 clients in a
 loop are far beyond what one key may do, and the limit is not what is measured.
-Waitress's per-request "Task queue depth" warning is silenced in both servers
-(under sustained load it writes one line per request). The machine may be
-shared: each target alternates bare and AccuPredix rounds and reports medians,
-and the server's CPU time per request, which other load disturbs less.
-``--switch-interval 1`` runs both servers with a 1 ms GIL hand-over interval
-instead of Python's 5 ms, which shortens the latency tail of a busy thread pool.
+The bare server runs with the same GIL hand-over interval as AccuPredix's
+(``--switch-interval`` changes it in both), and its Waitress "Task queue depth"
+warnings, which would go to stderr once per request, are silenced. The machine
+may be shared: each target alternates bare and AccuPredix rounds and reports
+medians, and the server's CPU time per request, which other load disturbs less.
 
-    python bench/api.py                  # full run (about 3 minutes plus seeding)
+    python bench/api.py                  # full run (about 5 minutes plus seeding)
     python bench/api.py --duration 3 --rounds 1 --odata-rows 100000   # quicker
 """
 
@@ -146,20 +151,35 @@ def seed(data_dir: Path, odata_rows: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ servers
 
 
+def _switch_interval() -> float:
+    """The GIL hand-over interval both servers run with: AccuPredix's own unless overridden."""
+    from embedded_api.server import SWITCH_INTERVAL_SECONDS
+
+    switch = os.environ.get(SWITCH_ENV)
+    return float(switch) / 1000 if switch else SWITCH_INTERVAL_SECONDS
+
+
 def serve_app(data_dir: Path, *, cache: bool) -> None:
-    """The AccuPredix application as ``accupredix serve`` runs it, on Waitress's defaults."""
-    import waitress
+    """The AccuPredix application as ``accupredix serve`` runs it, on Waitress's default threads."""
+    from waitress.adjustments import Adjustments
 
     from app.runtime import bootstrap
     from embedded_api.app import create_app
     from embedded_api.auth import KeyRegistry
+    from embedded_api.odata.views import PAGE_CACHE
+    from embedded_api.server import EmbeddedServer
 
     runtime = bootstrap(console_log=False)
     app = create_app(runtime)
     app.config["KEY_REGISTRY"] = KeyRegistry(rate=1e9, burst=1e9)
     if not cache:
         app.config["RESULT_CACHE"] = None
-    _serve(waitress.create_server(app, host=HOST, port=0))
+        app.config[PAGE_CACHE] = None
+    server = EmbeddedServer(
+        app, HOST, 0, threads=Adjustments.threads, switch_interval=_switch_interval()
+    )
+    print(f"PORT {server.port}", flush=True)
+    server.serve_forever()
 
 
 def serve_bare(body_file: Path) -> None:
@@ -175,17 +195,12 @@ def serve_bare(body_file: Path) -> None:
     def answer(_path: str) -> Response:
         return Response(body, mimetype="application/json")
 
-    _serve(waitress.create_server(bare, host=HOST, port=0))
-
-
-def _serve(server: Any) -> None:
-    switch = os.environ.get(SWITCH_ENV)
-    if switch:
-        # The GIL hand-over interval: shorter lets a request waiting on a busy
-        # thread run sooner (Python's default is 5 ms).
-        sys.setswitchinterval(float(switch) / 1000)
-    # Waitress warns on every request queued behind busy threads: under this load,
-    # one log line per request that says nothing new. Both servers are spared it.
+    server = waitress.create_server(bare, host=HOST, port=0)
+    # The same interpreter setting as AccuPredix's server, so that the ratio
+    # measures the application and not the GIL hand-over.
+    sys.setswitchinterval(_switch_interval())
+    # Waitress warns on every request queued behind busy threads, and with no
+    # logging set up each warning goes to stderr: one line per request.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     print(f"PORT {server.effective_port}", flush=True)
     server.run()
@@ -478,7 +493,7 @@ def main() -> None:
         "--switch-interval",
         type=float,
         metavar="MS",
-        help="sys.setswitchinterval in both servers, in milliseconds (default: Python's 5)",
+        help="sys.setswitchinterval in both servers, in milliseconds (default: AccuPredix's 1)",
     )
     parser.add_argument("--serve-app", metavar="DATA_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--no-cache", action="store_true", help=argparse.SUPPRESS)
@@ -521,7 +536,7 @@ def main() -> None:
         ):
             compare(
                 "GET /api/v1/series/{id}/forecast",
-                apps={"AccuPredix": app, "AccuPredix, result cache off": uncached},
+                apps={"AccuPredix": app, "AccuPredix, caches off": uncached},
                 paths=forecast_paths,
                 key=key,
                 env=env,
@@ -532,7 +547,7 @@ def main() -> None:
             print()
             compare(
                 "GET /odata/Forecasts?$top=1000",
-                apps={"AccuPredix": app},
+                apps={"AccuPredix": app, "AccuPredix, caches off": uncached},
                 paths=["/odata/Forecasts?$top=1000"],
                 key=key,
                 env=env,

@@ -13,10 +13,11 @@ import app as core
 from app.runtime import Runtime
 from app.services.series import results_generation
 from embedded_api.access_log import KEY_PREFIX_ENVIRON, AccessLog
-from embedded_api.api_v1.result_cache import ResultCache
+from embedded_api.api_v1.result_cache import ResultCache, after_commits
 from embedded_api.auth import KeyRegistry
 from embedded_api.problems import install_error_handlers, problem
 from embedded_api.proxy import TrustedProxyFix, trusted_proxies_from_env
+from embedded_api.store_version import StoreVersion
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,12 @@ def create_app(runtime: Runtime, *, on_run_created: Callable[[int], None] | None
     flask_app.config["KEY_REGISTRY"] = KeyRegistry()
     flask_app.config["ON_RUN_CREATED"] = on_run_created
     flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # One connection reads the store's commit marker for both caches of rendered answers.
+    version = StoreVersion(runtime.database.engine)
     # Forecasts of complete runs, rendered once per results generation (None: off).
     flask_app.config["RESULT_CACHE"] = ResultCache(
-        functools.partial(results_generation, runtime.database)
+        after_commits(version.current, functools.partial(results_generation, runtime.database)),
+        check_every=0,
     )
     flask_app.json.sort_keys = False  # type: ignore[attr-defined]
     install_error_handlers(flask_app)
@@ -75,17 +79,21 @@ def create_app(runtime: Runtime, *, on_run_created: Callable[[int], None] | None
     from embedded_api.oauth_routes import blueprint as oauth_callbacks
 
     flask_app.register_blueprint(oauth_callbacks)
-    _register_odata(flask_app)
+    _register_odata(flask_app, version)
     flask_app.wsgi_app = AccessLog(  # type: ignore[method-assign]
         TrustedProxyFix(flask_app.wsgi_app, trusted_proxies_from_env())
     )
     return flask_app
 
 
-def _register_odata(flask_app: Flask) -> None:
+def _register_odata(flask_app: Flask, version: StoreVersion) -> None:
     try:
         from embedded_api.odata import blueprint
+        from embedded_api.odata.page_cache import PageCache
+        from embedded_api.odata.views import PAGE_CACHE
     except ImportError:
         log.debug("the OData feed is not part of this build")
         return
     flask_app.register_blueprint(blueprint)
+    # Rendered pages, reused until the next commit to the store (None: off).
+    flask_app.config[PAGE_CACHE] = PageCache(version.current) if version.available else None

@@ -35,6 +35,8 @@ QUERY_PARAMETER = "api_key"
 REALM = "AccuPredix"
 MINIMUM_PLAN = Plan.GROWTH
 KEY_CACHE_SECONDS = 5.0
+# Keys (valid or not) remembered at most; a caller trying random keys cannot grow it.
+MAX_REMEMBERED_KEYS = 10_000
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_EVERY = 60.0
 # Token bucket per key: a sustained rate and a burst (a BI refresh pulls pages fast).
@@ -66,28 +68,45 @@ class _Bucket:
 class KeyRegistry:
     """Per-process memory of verified keys, last-used writes and rate buckets."""
 
-    def __init__(self, rate: float = RATE_PER_SECOND, burst: float = BURST) -> None:
+    def __init__(
+        self,
+        rate: float = RATE_PER_SECOND,
+        burst: float = BURST,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self._clock = clock
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[float, Principal | None]] = {}
         self._last_used: dict[int, float] = {}
         self._buckets: dict[int, _Bucket] = {}
 
     def lookup(self, secret: str, database: Any) -> Principal | None:
+        """The key's principal (None: unknown or revoked), at most KEY_CACHE_SECONDS old."""
         digest = hash_key(secret)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             cached = self._verified.get(digest)
         if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]
         principal = _load(secret, digest, database)
         with self._lock:
+            if len(self._verified) >= MAX_REMEMBERED_KEYS:
+                self._verified = {
+                    d: entry
+                    for d, entry in self._verified.items()
+                    if now - entry[0] < KEY_CACHE_SECONDS
+                }
+                if len(self._verified) >= MAX_REMEMBERED_KEYS:
+                    self._verified.clear()
             self._verified[digest] = (now, principal)
         return principal
 
     def touch(self, principal: Principal, database: Any) -> None:
-        now = time.monotonic()
+        """Record the key's last use in the store, at most once per LAST_USED_EVERY."""
+        now = self._clock()
         with self._lock:
             if now - self._last_used.get(principal.key_id, -math.inf) < LAST_USED_EVERY:
                 return
@@ -99,7 +118,7 @@ class KeyRegistry:
 
     def take(self, key_id: int) -> float | None:
         """Spend one request from the key's bucket; returns seconds to wait when empty."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             bucket = self._buckets.get(key_id)
             if bucket is None:

@@ -2,11 +2,15 @@
 
 A complete run's forecasts never change, so an answer built from them stays
 right until a newer run completes (which changes what "the latest run" is).
-The cache asks the store for the results' generation (see
+The cache asks for the results' generation (see
 ``app.services.series.results_generation``) at most every ``check_every``
-seconds, shared by all requests, and drops everything when it changed. An
-answer is also dropped after ``max_age`` seconds, which bounds how long a
-deleted series or a moved workspace can still be served.
+seconds, and drops everything when it changed. The application checks on
+every request, cheaply: :func:`after_commits` asks the store for the
+generation again only when something was committed since it last asked (see
+``embedded_api.store_version``), so a completed run is seen by the very next
+request. An answer is also dropped after ``max_age`` seconds, which bounds how
+long a deleted series or a moved workspace (which change no run) can still be
+served.
 
 Why: automation tools read the same series' forecasts in bursts, and with
 SQLite every read from a Waitress thread pays for the database's file locks;
@@ -20,6 +24,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
+
+_UNSET = object()
 
 CHECK_EVERY = 0.25
 MAX_AGE = 30.0
@@ -50,18 +56,15 @@ class ResultCache:
         self._checked_at = -float("inf")
 
     def _refresh(self, now: float) -> None:
-        # One thread asks the store; the others go on with the generation they know.
-        if not self._refreshing.acquire(blocking=False):
-            return
-        try:
+        # One thread at a time asks; a request never goes on with a generation
+        # older than its own arrival.
+        with self._refreshing:
             generation = self._generation()
             with self._lock:
                 if generation != self._current:
                     self._entries.clear()
                     self._current = generation
                 self._checked_at = now
-        finally:
-            self._refreshing.release()
 
     def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         """The answer for ``key``, built by ``build`` when missing or outdated."""
@@ -83,3 +86,22 @@ class ResultCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return body
+
+
+def after_commits(
+    marker: Callable[[], Hashable], generation: Callable[[], Any]
+) -> Callable[[], Any]:
+    """``generation``, asked again only when the store's commit ``marker`` has moved."""
+    lock = threading.Lock()
+    seen: list[Any] = [_UNSET, None]  # the marker last read, and the generation then
+
+    def current() -> Any:
+        with lock:
+            now = marker()
+            if now != seen[0]:
+                # Read after the marker: a commit in between only costs one more ask.
+                seen[1] = generation()
+                seen[0] = now
+            return seen[1]
+
+    return current

@@ -10,6 +10,10 @@ since SQLite and PostgreSQL disagree by default.
 Limitation: only the key is indexed on every set, so a pull ordered by another
 property ($orderby=OrderDate) sorts the matching rows again for every page;
 BI tools pull in key order unless a user sorts, and that order stays cheap.
+On SQLite the key's index drives the read because the organisation's scope is
+declared likely to hold (see ``views._scope``): in a store shared by several
+organisations, one that owns a small part of a set has the others' rows
+stepped over on the way to each of its pages.
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy import Connection, Select, func, select
-from sqlalchemy.exc import DataError
+from sqlalchemy import Boolean, Connection, Select, func, select
+from sqlalchemy.exc import DataError, DBAPIError
 
 from app.store.db import Database
 from embedded_api.auth import require_key
+from embedded_api.odata import driver_values
 from embedded_api.odata.entities import ENTITY_SETS, EntitySet, Property
 from embedded_api.odata.errors import (
     ODATA_VERSION,
@@ -24,6 +25,7 @@ from embedded_api.odata.errors import (
     install_error_handlers,
 )
 from embedded_api.odata.metadata import metadata_document
+from embedded_api.odata.page_cache import Page, PageCache
 from embedded_api.odata.paging import (
     after,
     decode_token,
@@ -38,10 +40,13 @@ from embedded_api.odata.query import (
     parse_options,
     parse_select,
 )
-from embedded_api.odata.serialize import RowWriter, collection_body, entity_body
+from embedded_api.odata.serialize import PageWriter
 
 blueprint = Blueprint("odata", __name__, url_prefix="/odata")
 install_error_handlers(blueprint)
+
+# The application's PageCache of rendered collection pages (None: every page is built).
+PAGE_CACHE = "ODATA_PAGE_CACHE"
 
 # Every method reaches a view, so that writes get the feed's own 405 in OData form.
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -61,6 +66,10 @@ def _content_type(ieee754_compatible: bool = False) -> str:
 
 def _database() -> Database:
     return current_app.config["RUNTIME"].database
+
+
+# What request.url_root is made of, after the trusted proxy headers were applied.
+_ROOT_PARTS = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME")
 
 
 def service_root() -> str:
@@ -162,7 +171,14 @@ def _columns(props: Iterable[Property]) -> list[Any]:
 
 
 def _scope(entity_set: EntitySet, options: QueryOptions | None = None) -> list[Any]:
-    conditions = [entity_set.in_scope(g.principal.organisation_id)]
+    in_scope: Any = entity_set.in_scope(g.principal.organisation_id)
+    if _database().engine.dialect.name == "sqlite":
+        # Without statistics SQLite takes a workspace for a few rows, reads all
+        # of its rows through the workspace index and sorts them for every page.
+        # Told that most rows are in scope, it walks the key's index instead and
+        # stops after a page. (PostgreSQL's statistics lead it there by itself.)
+        in_scope = func.likely(in_scope, type_=Boolean)
+    conditions = [in_scope]
     if options is not None and options.where is not None:
         conditions.append(options.where)
     return conditions
@@ -179,9 +195,18 @@ def _connection() -> Iterator[Connection]:
         raise BadRequest(f"The query cannot be evaluated: {reason}", target="$filter") from None
 
 
-def _rows(statement: Select[Any]) -> Sequence[Any]:
+def _rows(statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows as the driver returns them (see ``driver_values``)."""
     with _connection() as connection:
-        return connection.execute(statement).mappings().all()
+        result = connection.execute(statement)
+        driver_error = connection.dialect.loaded_dbapi.Error
+        try:
+            return list(result.cursor.fetchall())
+        except driver_error as exc:
+            # Raised as SQLAlchemy raises it, so that the handlers know it (DataError, 503s).
+            raise DBAPIError.instance(None, None, exc, driver_error) from exc
+        finally:
+            result.close()
 
 
 def _total(entity_set: EntitySet, options: QueryOptions) -> int:
@@ -222,10 +247,35 @@ def _next_link(entity_set: EntitySet, remaining_top: int | None, token: str) -> 
 
 
 def _collection(entity_set: EntitySet) -> Response:
-    database = _database()
-    options = parse_options(
-        entity_set, request.args, database.engine.dialect.name, request.headers.get("Accept")
+    cache: PageCache | None = current_app.config.get(PAGE_CACHE)
+    if cache is None:
+        return _page_response(_build_page(entity_set))
+    # The request as received, with the caller's scope: a page answered once
+    # for these is the same page while the store is unchanged. The service
+    # root's parts stand for the root itself, which is dearer to work out.
+    environ = request.environ
+    key = (
+        g.principal.organisation_id,
+        *(environ.get(name) for name in _ROOT_PARTS),
+        entity_set.name,
+        environ.get("QUERY_STRING", ""),
+        environ.get("HTTP_ACCEPT"),
+        environ.get("HTTP_PREFER"),
     )
+    page, version = cache.lookup(key)
+    if page is None:
+        page = _build_page(entity_set)
+        cache.keep(key, version, page)
+    return _page_response(page)
+
+
+def _page_response(page: Page) -> Response:
+    return Response(page.body, headers=page.headers)
+
+
+def _build_page(entity_set: EntitySet) -> Page:
+    dialect = _database().engine.dialect.name
+    options = parse_options(entity_set, request.args, dialect, request.headers.get("Accept"))
     size, applied = page_size(request.headers.get("Prefer"))
     query_print = _query_print(entity_set, options)
     continuation = (
@@ -240,10 +290,11 @@ def _collection(entity_set: EntitySet) -> Response:
             count = continuation.count
         else:
             count = _total(entity_set, options)
-    rows: Sequence[Any] = []
+    rows: Sequence[tuple[Any, ...]] = []
+    columns = _columns([*options.select, *(o.prop for o in options.orderings)])
     if limit > 0:
         statement = (
-            select(*_columns([*options.select, *(o.prop for o in options.orderings)]))
+            select(*columns)
             .select_from(entity_set.source)
             .where(*_scope(entity_set, options))
             .order_by(*(o.clause() for o in options.orderings))
@@ -263,16 +314,23 @@ def _collection(entity_set: EntitySet) -> Response:
     if count is not None:
         control["@odata.count"] = count
     if more and (remaining_top is None or remaining_top > 0):
-        token = encode_token(options.orderings, rows[-1], query_print, count)
+        last = dict(zip((column.name for column in columns), rows[-1], strict=True))
+        sort_values = {
+            o.prop.name: driver_values.value(o.prop, last[o.prop.name], dialect)
+            for o in options.orderings
+        }
+        token = encode_token(options.orderings, sort_values, query_print, count)
         control["@odata.nextLink"] = _next_link(entity_set, remaining_top, token)
-    writer = RowWriter(options.select, ieee754_compatible=options.format.ieee754_compatible)
-    response = _respond(
-        collection_body(control, rows, writer),
-        ieee754_compatible=options.format.ieee754_compatible,
+    writer = PageWriter(
+        options.select, dialect, ieee754_compatible=options.format.ieee754_compatible
     )
+    headers = [
+        ("Content-Type", _content_type(options.format.ieee754_compatible)),
+        ("OData-Version", ODATA_VERSION),
+    ]
     if applied:
-        response.headers["Preference-Applied"] = f"odata.maxpagesize={size}"
-    return response
+        headers.append(("Preference-Applied", f"odata.maxpagesize={size}"))
+    return Page(writer.collection(control, rows), tuple(headers))
 
 
 def _count(entity_set: EntitySet) -> Response:
@@ -300,10 +358,10 @@ def _entity(entity_set: EntitySet, key: int) -> Response:
     if not found:
         raise NotFound(f"No {entity_set.type_name} with key {key} in {entity_set.name}.")
     control = {"@odata.context": _context(entity_set, select_text, props) + "/$entity"}
-    writer = RowWriter(props, ieee754_compatible=output.ieee754_compatible)
-    return _respond(
-        entity_body(control, found[0], writer), ieee754_compatible=output.ieee754_compatible
+    writer = PageWriter(
+        props, _database().engine.dialect.name, ieee754_compatible=output.ieee754_compatible
     )
+    return _respond(writer.entity(control, found[0]), ieee754_compatible=output.ieee754_compatible)
 
 
 def _navigate(entity_set: EntitySet, key: int, segment: str) -> Response:
@@ -323,7 +381,7 @@ def _navigate(entity_set: EntitySet, key: int, segment: str) -> Response:
     )
     if not found:
         raise NotFound(f"No {entity_set.type_name} with key {key} in {entity_set.name}.")
-    target_key = found[0][via.name]
+    target_key = found[0][0]
     if target_key is None:
         check_options(request.args, allowed=("$select", "$format"))
         response = Response(status=204)

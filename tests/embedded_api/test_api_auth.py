@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from embedded_api.auth import KeyRegistry
+import pytest
+from sqlalchemy import select
+
+from app.services import api_keys
+from app.store.models import ApiKey
+from embedded_api import auth
+from embedded_api.auth import KEY_CACHE_SECONDS, LAST_USED_EVERY, KeyRegistry
 from tests.embedded_api import api_support
 from tests.embedded_api.api_support import World
 
@@ -80,3 +86,68 @@ def test_the_openapi_document_needs_no_key(world: World) -> None:
     response = world.client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert response.get_json()["openapi"] == "3.1.0"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _key(world: World, name: str) -> ApiKey:
+    prefix = world.keys[name][: world.keys[name].index("_", 4)]
+    with world.database.session() as session:
+        return session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).one()
+
+
+def test_a_revoked_key_stops_working_within_the_verification_window(world: World) -> None:
+    assert world.app is not None
+    clock = Clock()
+    world.app.config["KEY_REGISTRY"] = KeyRegistry(clock=clock)
+    assert world.get("/api/v1/runs").status_code == 200
+    with world.database.session() as session:
+        api_keys.revoke_key(session, _key(world, "read").id)
+    # The verified key is reused for KEY_CACHE_SECONDS, and not a moment longer.
+    clock.now += KEY_CACHE_SECONDS - 0.5
+    assert world.get("/api/v1/runs").status_code == 200
+    clock.now += 0.5
+    refused = world.get("/api/v1/runs")
+    assert refused.status_code == 401
+    assert refused.get_json()["detail"] == "The API key is not valid or was revoked."
+
+
+def test_last_use_is_written_at_most_once_per_interval(world: World) -> None:
+    assert world.app is not None
+    clock = Clock()
+    world.app.config["KEY_REGISTRY"] = KeyRegistry(clock=clock)
+    assert _key(world, "read").last_used_at is None
+    assert world.get("/api/v1/runs").status_code == 200
+    first = _key(world, "read").last_used_at
+    assert first is not None
+    for _ in range(5):
+        clock.now += LAST_USED_EVERY / 10
+        assert world.get("/api/v1/runs").status_code == 200
+    assert _key(world, "read").last_used_at == first
+    clock.now += LAST_USED_EVERY / 2
+    assert world.get("/api/v1/runs").status_code == 200
+    later = _key(world, "read").last_used_at
+    assert later is not None
+    assert later > first
+    assert later - first < dt.timedelta(minutes=5)
+
+
+def test_keys_tried_at_random_do_not_grow_the_registry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert world.app is not None
+    monkeypatch.setattr(auth, "MAX_REMEMBERED_KEYS", 20)
+    registry = KeyRegistry()
+    world.app.config["KEY_REGISTRY"] = registry
+    for n in range(50):
+        headers = {"Authorization": f"Bearer apx_guess{n}_{'x' * 30}"}
+        assert world.client.get("/api/v1/runs", headers=headers).status_code == 401
+    assert len(registry._verified) <= 20
+    # A real key still works, and is remembered.
+    assert world.get("/api/v1/runs").status_code == 200

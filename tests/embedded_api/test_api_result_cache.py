@@ -9,7 +9,7 @@ import pytest
 
 from app.services.series import results_generation
 from app.store.models import Forecast, ForecastRun, RunStatus
-from embedded_api.api_v1.result_cache import ResultCache
+from embedded_api.api_v1.result_cache import ResultCache, after_commits
 from tests.embedded_api import api_support
 from tests.embedded_api.api_support import T0, World
 
@@ -103,11 +103,31 @@ def test_errors_are_not_cached(clock: Clock) -> None:
     assert cache.get("a", lambda: b"ok") == b"ok"
 
 
-def test_the_latest_forecast_follows_a_run_that_completes(any_world: World) -> None:
+def test_the_generation_is_asked_again_only_after_a_commit() -> None:
+    marker, generation, asked = [1], [10], []
+
+    def ask() -> int:
+        asked.append(generation[0])
+        return generation[0]
+
+    current = after_commits(lambda: marker[0], ask)
+    assert [current(), current(), current()] == [10, 10, 10]
+    assert asked == [10]
+    generation[0] = 11
+    assert current() == 10  # nothing committed: the store is not asked
+    marker[0] = 2
+    assert current() == 11
+    assert asked == [10, 11]
+
+
+@pytest.mark.parametrize("cache", ["the application's", "ungated"])
+def test_the_latest_forecast_follows_a_run_that_completes(any_world: World, cache: str) -> None:
     assert any_world.app is not None
-    # Checked on every request here; the default is at most every quarter second.
-    cache = ResultCache(functools.partial(results_generation, any_world.database), check_every=0)
-    any_world.app.config["RESULT_CACHE"] = cache
+    if cache == "ungated":
+        # The generation asked on every request, whatever was committed.
+        any_world.app.config["RESULT_CACHE"] = ResultCache(
+            functools.partial(results_generation, any_world.database), check_every=0
+        )
     url = f"/api/v1/series/{any_world.ids['s1']}/forecast"
     assert any_world.get(url).get_json()["run_id"] == any_world.ids["r2"]
     assert any_world.get(url).get_json()["run_id"] == any_world.ids["r2"]

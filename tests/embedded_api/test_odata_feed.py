@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ from app.store.db import Database
 from app.vault import Vault
 from embedded_api.odata import views
 from embedded_api.odata.entities import ENTITY_SETS, Edm
-from embedded_api.odata.serialize import RowWriter
+from embedded_api.odata.serialize import PageWriter
 from tests.embedded_api.odata_support import World, basic, build_world, feed_app
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
@@ -110,13 +111,49 @@ def test_rows_are_odata_json(world: World) -> None:
 
 
 def test_doubles_that_json_cannot_hold_are_strings() -> None:
-    writer = RowWriter([ENTITY_SETS["Forecasts"].property("Yhat")])
-    assert [writer.row({"Yhat": v}) for v in (math.nan, math.inf, -math.inf, 0.1)] == [
-        '{"Yhat":"NaN"}',
-        '{"Yhat":"INF"}',
-        '{"Yhat":"-INF"}',
-        '{"Yhat":0.1}',
+    writer = PageWriter([ENTITY_SETS["Forecasts"].property("Yhat")], "sqlite")
+    rows = [(v,) for v in (math.nan, math.inf, -math.inf, 0.1, None)]
+    assert writer.collection({}, rows) == (
+        b'{"value":[{"Yhat":"NaN"},{"Yhat":"INF"},{"Yhat":"-INF"},{"Yhat":0.1},{"Yhat":null}]}'
+    )
+    # A column of finite values is written as it is.
+    assert writer.collection({}, [(0.1,), (2.5,)]) == b'{"value":[{"Yhat":0.1},{"Yhat":2.5}]}'
+
+
+def test_decimals_are_exact_and_int64_strings_when_asked() -> None:
+    lines = ENTITY_SETS["DemandLines"]
+    props = [lines.property("Quantity"), lines.property("UnitPrice")]
+    values = [
+        (Decimal("-1.5000"), None),
+        (Decimal("NaN"), Decimal("Infinity")),
+        (Decimal("12345678901234.0001"), Decimal("-Infinity")),
     ]
+    assert PageWriter(props, "postgresql").collection({}, values) == (
+        b'{"value":[{"Quantity":-1.5000,"UnitPrice":null},'
+        b'{"Quantity":"NaN","UnitPrice":"INF"},'
+        b'{"Quantity":12345678901234.0001,"UnitPrice":"-INF"}]}'
+    )
+    compatible = PageWriter(props, "postgresql", ieee754_compatible=True)
+    assert compatible.collection({"@odata.count": 1}, values[:1]) == (
+        b'{"@odata.count":1,"value":[{"Quantity":"-1.5000","UnitPrice":null}]}'
+    )
+
+
+def test_sqlite_driver_values_are_written_as_sqlalchemy_would_read_them() -> None:
+    lines, alerts = ENTITY_SETS["DemandLines"], ENTITY_SETS["Alerts"]
+    props = [
+        lines.property("Quantity"),
+        lines.property("OrderDate"),
+        lines.property("SourceUpdatedAt"),
+        alerts.property("Read"),
+    ]
+    # SQLite's own forms: a whole decimal as an integer, dates as text, flags as 0/1.
+    rows = [(5, "2024-01-01", "2024-03-01 00:30:00.000000", 1), (-1.5, "2024-01-02", None, 0)]
+    assert PageWriter(props, "sqlite").collection({}, rows) == (
+        b'{"value":[{"Quantity":5.0000,"OrderDate":"2024-01-01",'
+        b'"SourceUpdatedAt":"2024-03-01T00:30:00Z","Read":true},'
+        b'{"Quantity":-1.5000,"OrderDate":"2024-01-02","SourceUpdatedAt":null,"Read":false}]}'
+    )
 
 
 def test_absolute_urls_use_the_public_url(

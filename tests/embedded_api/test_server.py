@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -17,10 +18,18 @@ import pytest
 
 from app.config import load_config
 from app.runtime import Runtime
+from app.services import api_keys
+from app.services.organisations import ensure_default_organisation
 from app.store.db import Database
+from app.store.models import Plan
 from app.vault import Vault
 from embedded_api.app import create_app
-from embedded_api.server import EmbeddedServer
+from embedded_api.server import (
+    MAX_REQUEST_BODY_BYTES,
+    SWITCH_INTERVAL_SECONDS,
+    EmbeddedServer,
+    OncePerInterval,
+)
 
 
 def free_port() -> int:
@@ -161,3 +170,81 @@ def test_serve_says_when_the_port_is_taken(isolated_env: Path) -> None:
     assert process.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in output
     assert "Traceback" not in output
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(
+    server: EmbeddedServer, runtime: Runtime
+) -> None:
+    with runtime.database.session() as session:
+        ensure_default_organisation(session, "Acme").plan = Plan.GROWTH
+        key = api_keys.create_key(session, "zap", "write").secret
+    # Over the API's own limit: the application answers, in its error shape.
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/runs",
+        data=b"{" + b" " * (100 * 1024) + b"}",
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    assert refused.value.headers["Content-Type"] == "application/problem+json"
+    refused.value.close()
+    # Over Waitress's cap: refused on the declared length, nothing of the body read.
+    declared = MAX_REQUEST_BODY_BYTES + 1
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {declared}\r\n\r\n".encode()
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_queue_warnings_are_let_through_once_per_interval() -> None:
+    now = [0.0]
+    limiter = OncePerInterval(60.0, clock=lambda: now[0])
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("tests.queue-warnings")
+    logger.propagate = False
+    handler = Collect()
+    logger.addHandler(handler)
+    logger.addFilter(limiter)
+    try:
+        for depth in range(5):
+            logger.warning("Task queue depth is %d", depth + 1)
+        now[0] += 59.0
+        logger.warning("Task queue depth is %d", 9)
+        now[0] += 1.0
+        logger.warning("Task queue depth is %d", 3)
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(limiter)
+    assert records == [
+        "Task queue depth is 1",
+        "Task queue depth is 3 (and 5 more such warnings since the last one)",
+    ]
+
+
+def test_the_server_quiets_waitress_queue_warnings_once(runtime: Runtime) -> None:
+    for _ in range(2):
+        EmbeddedServer(create_app(runtime), "127.0.0.1", 0)._server.close()
+    filters = logging.getLogger("waitress.queue").filters
+    assert sum(isinstance(f, OncePerInterval) for f in filters) == 1
+
+
+def test_serving_shortens_the_switch_interval_and_restores_it(runtime: Runtime) -> None:
+    before = sys.getswitchinterval()
+    server = EmbeddedServer(create_app(runtime), "127.0.0.1", 0)
+    server.start()
+    try:
+        assert get(f"{server.url}/healthz")[0] == 200
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+    finally:
+        server.stop()
+    assert sys.getswitchinterval() == pytest.approx(before)
