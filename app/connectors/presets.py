@@ -12,3 +12,4 @@ from app.connectors import (  # noqa: F401
     xero,
 )
 from app.connectors.dynamics import business_central, dataverse  # noqa: F401
+from app.connectors.sap import business_one, s4hana  # noqa: F401
