@@ -83,7 +83,22 @@ def _local_file(values: Mapping[str, Any]) -> LocalFile:
     raw = str(values.get("path") or "").strip()
     if not raw:
         raise ConfigurationError("Choose the file to import.", fields={"path": "is required"})
-    return LocalFile(Path(os.path.expandvars(raw)).expanduser().absolute())
+    try:
+        path = Path(os.path.expandvars(raw)).expanduser().absolute()
+        path.stat()  # NUL bytes and similar are refused here, not mid-sync
+    except RuntimeError:
+        # expanduser: ~name of a user this machine does not know.
+        raise ConfigurationError(
+            f"{raw} names a home folder of an unknown user.", fields={"path": "unknown user"}
+        ) from None
+    except ValueError:
+        raise ConfigurationError(
+            "The path contains a character no file name can hold.",
+            fields={"path": "invalid characters"},
+        ) from None
+    except OSError:
+        pass  # missing or unreadable: reported when the file is read, with the reason
+    return LocalFile(path)
 
 
 @register

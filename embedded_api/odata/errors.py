@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 
 from flask import Blueprint, Response, json
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from embedded_api.problems import ProblemError
@@ -107,6 +108,16 @@ def install_error_handlers(blueprint: Blueprint) -> None:
     def _http(exc: HTTPException) -> Response:
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         return error_response(exc.code or 500, exc.description or "", headers=headers)
+
+    @blueprint.errorhandler(OperationalError)
+    def _store_unreachable(exc: OperationalError) -> Response:
+        # The blueprint's catch-all below would take it first: say 503, as the API does.
+        log.warning("store unreachable during an OData request: %s", type(exc.orig).__name__)
+        return error_response(
+            503,
+            "The store is unreachable or busy; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
 
     @blueprint.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -193,6 +193,11 @@ def _connection() -> Iterator[Connection]:
         # PostgreSQL refuses some arithmetic ($filter=Horizon div 0 eq 1); SQLite gives null.
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise BadRequest(f"The query cannot be evaluated: {reason}", target="$filter") from None
+    except OverflowError:
+        # SQLite's driver cannot bind an integer beyond 64 bits (eq 9223372036854775808).
+        raise BadRequest(
+            "A number in the query is too large for any column.", target="$filter"
+        ) from None
 
 
 def _rows(statement: Select[Any]) -> list[tuple[Any, ...]]:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,9 +46,12 @@ class Figures:
     """What a reliability test did, printed at the end of the session."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    # Load threads count at once; a read-modify-write without it can lose counts.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, value: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + value
+        with self._lock:
+            self.counts[name] = self.counts.get(name, 0) + value
 
 
 FIGURES = Figures()

@@ -39,49 +39,100 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PrivateServer:
+    """A throw-away cluster that a test can stop, start and restart under load.
+
+    ``start()`` creates the cluster on first use; ``url`` is its SQLAlchemy URL
+    (the port stays the same across restarts); ``remove()`` stops it and
+    deletes its files.
+    """
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not (initdb and pg_ctl):
+            raise RuntimeError(
+                f"PostgreSQL tests need a server: set {URL_ENV}, or install the PostgreSQL "
+                "server binaries (Debian: apt-get install postgresql) so the tests can start one."
+            )
+        self._initdb, self._pg_ctl = initdb, pg_ctl
+        # initdb refuses to run as root; use the postgres system user then.
+        self._run_as: list[str] = []
+        self._owner = None
+        if os.geteuid() == 0:
+            self._owner = pwd.getpwnam("postgres")
+            self._run_as = ["runuser", "-u", "postgres", "--"]
+        self.root = Path(tempfile.mkdtemp(prefix="accupredix-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self._env = {**os.environ, "LC_ALL": "C.UTF-8"}
+        self._initialised = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl_command(self, *args: str) -> list[str]:
+        return [*self._run_as, self._pg_ctl, "-D", str(self.data), *args]
+
+    def start(self) -> None:
+        """Start the cluster (initialising it the first time) and wait until it accepts."""
+        if not self._initialised:
+            if self._owner is not None:
+                os.chown(self.root, self._owner.pw_uid, self._owner.pw_gid)
+            initdb = [self._initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust"]
+            subprocess.run(
+                [*self._run_as, *initdb, "-E", "UTF8"],
+                check=True,
+                capture_output=True,
+                env=self._env,
+            )
+            self._initialised = True
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        subprocess.run(
+            self._pg_ctl_command("-o", options, "-l", str(self.root / "log"), "-w", "start"),
+            check=True,
+            capture_output=True,
+            env=self._env,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the cluster: ``fast`` ends sessions and shuts down cleanly, ``immediate`` aborts."""
+        subprocess.run(
+            self._pg_ctl_command("-m", mode, "-w", "stop"),
+            capture_output=True,
+            check=False,
+            env=self._env,
+        )
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """``pg_ctl restart``, or a stop and a start ``down_for`` seconds apart."""
+        if down_for <= 0:
+            # With its log file: the new postmaster would otherwise hold our output pipe.
+            subprocess.run(
+                self._pg_ctl_command("-l", str(self.root / "log"), "-m", "fast", "-w", "restart"),
+                check=True,
+                capture_output=True,
+                env=self._env,
+            )
+            return
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def private_server() -> Iterator[str]:
     """Start a temporary cluster; yields its SQLAlchemy URL."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        raise RuntimeError(
-            f"PostgreSQL tests need a server: set {URL_ENV}, or install the PostgreSQL "
-            "server binaries (Debian: apt-get install postgresql) so the tests can start one."
-        )
-    # initdb refuses to run as root; use the postgres system user then.
-    run_as: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="accupredix-pg-"))
-    data = root / "data"
-    if owner is not None:
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
-    env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    subprocess.run(
-        [*run_as, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-    subprocess.run(
-        [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    server = PrivateServer()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.url
     finally:
-        subprocess.run(
-            [*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
 
 
 def _admin_dsn(url: str, database: str | None = None) -> str:
