@@ -83,7 +83,13 @@ def _safety_stock_rows(
     for series_id, group in forecasts.groupby("series_id", sort=False):
         policy = context.policies[int(series_id)]
         yhat = group["yhat"].to_numpy()
-        sigma = lead_time_sigma(cv_sigma.loc[str(series_id)].to_numpy(), policy.lead_time_periods)
+        try:
+            sigma = lead_time_sigma(
+                cv_sigma.loc[str(series_id)].to_numpy(), policy.lead_time_periods
+            )
+        except ValueError:
+            # A history too short for cross-validation: the forecast's quantiles only.
+            sigma = math.nan
         methods = []
         if math.isfinite(sigma):
             methods.append(

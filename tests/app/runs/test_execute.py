@@ -155,6 +155,25 @@ def test_a_run_stores_forecasts_safety_stock_and_trends(database: Database) -> N
         assert session.scalar(select(func.count()).select_from(TrendHistory)) == 4
 
 
+def test_a_new_item_with_a_short_history_gets_the_quantile_safety_stock_only(
+    sqlite_database: Database,
+) -> None:
+    """Too little history for cross-validation must not fail the run of everyone else."""
+    workspace_id = seed(sqlite_database, shapes(np.random.default_rng(4)))
+    with sqlite_database.session() as session:
+        connector_id = session.scalars(select(Connector.id)).one()
+    new_item = {"NEW": np.array([5.0, 7, 6, 8, 7, 9])}
+    write_weeks(sqlite_database, workspace_id, connector_id, new_item, first_week=WEEKS - 6)
+
+    run_id, status = run(sqlite_database, workspace_id)
+
+    assert status is RunStatus.COMPLETE, service.get_run(sqlite_database, run_id)["error"]
+    stocks = by_sku(sqlite_database, SafetyStock, run_id)
+    assert {s.method for s in stocks["NEW"]} == {"forecast_quantile"}
+    assert "cv_sigma" in {s.method for s in stocks["STEADY"]}
+    assert len(by_sku(sqlite_database, Forecast, run_id)["NEW"]) == 8
+
+
 @pytest.mark.slow
 def test_trend_changes_and_alerts_fire_where_planted(sqlite_database: Database) -> None:
     rng = np.random.default_rng(7)
