@@ -9,9 +9,12 @@ from app.runtime import Runtime
 from app.services.overview import Overview, overview
 from app.services.scheduling import BackgroundWork
 from app.store.types import utcnow
+from ui.alerts.badge import NavBadgeDelegate, set_badge
+from ui.alerts.page import AlertsPage
 from ui.connectors.page import ConnectorsPage
 from ui.formatting import until
 from ui.qt import (
+    QApplication,
     QByteArray,
     QComboBox,
     QFormLayout,
@@ -25,33 +28,21 @@ from ui.qt import (
     Qt,
     QTimer,
     QToolBar,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
+from ui.runs.page import RunsPage
+from ui.series.page import SeriesPage
+from ui.settings.page import SettingsPage
 from ui.sources import source_catalogue
+from ui.tray import Tray, sync_all
+from ui.wizard import ConnectorWizard
 from ui.workers import Task, submit
 
 log = logging.getLogger(__name__)
 
 PAGES = ("Connectors", "Runs", "Series", "Alerts", "Settings")
 STATUS_POLL_MS = 5_000
-
-
-class PlaceholderPage(QWidget):
-    """A page that arrives in a later release, with what the store holds meanwhile."""
-
-    def __init__(self, title: str, summary: QWidget | None = None) -> None:
-        super().__init__()
-        layout = QVBoxLayout(self)
-        heading = QLabel(f"<h2>{title}</h2>")
-        note = QLabel(f"The {title.lower()} page is not in this build yet.")
-        note.setWordWrap(True)
-        layout.addWidget(heading)
-        layout.addWidget(note)
-        if summary is not None:
-            layout.addWidget(summary)
-        layout.addStretch(1)
 
 
 class MainWindow(QMainWindow):
@@ -101,12 +92,11 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(max(140, self.nav.sizeHintForColumn(0) + 32))
         self.stack = QStackedWidget()
         self.connectors = ConnectorsPage(runtime, source_catalogue())
+        self.connectors.wizard_requested.connect(self.open_wizard)
+        self.wizard: ConnectorWizard | None = None
         self.stack.addWidget(self.connectors)
         self.fields: dict[str, QLabel] = {}
-        for title in PAGES[1:]:
-            self.stack.addWidget(
-                PlaceholderPage(title, self._summary() if title == "Runs" else None)
-            )
+        self._build_forecast_pages()
         self.nav.currentRowChanged.connect(self._page_changed)
 
         central = QWidget()
@@ -143,6 +133,32 @@ class MainWindow(QMainWindow):
             form.addRow(label, self.fields[key])
         return box
 
+    def _build_forecast_pages(self) -> None:
+        wake = self.background.runs.wake if self.background is not None else None
+        self.runs = RunsPage(self.runtime, wake=wake)
+        self.runs.add_summary(self._summary())
+        self.series = SeriesPage(self.runtime)
+        self.alerts = AlertsPage(self.runtime)
+        # A run posted to the API starts at once rather than at the worker's next poll.
+        self.settings_page = SettingsPage(
+            self.runtime, self.settings, on_run_created=(lambda _: wake()) if wake else None
+        )
+        for page in (self.runs, self.series, self.alerts, self.settings_page):
+            self.stack.addWidget(page)
+        self.nav.setItemDelegate(NavBadgeDelegate(self.nav))
+        alerts_item = self.nav.item(PAGES.index("Alerts"))
+        self.runs.run_finished.connect(self._run_finished)
+        self.alerts.open_series.connect(self.show_series)
+        self.alerts.unread_changed.connect(lambda n: set_badge(alerts_item, n, "unread alerts"))
+        self.settings_page.server_changed.connect(self.set_server)
+        self._quitting = False
+        self.tray = Tray(self, self.settings)
+        self.alerts.arrived.connect(self.tray.notify_alerts)
+        self.tray.open_requested.connect(self.show_from_tray)
+        self.tray.sync_all_requested.connect(lambda: sync_all(self.connectors))
+        self.tray.run_requested.connect(self.runs.start_run)
+        self.tray.quit_requested.connect(self.quit_app)
+
     # Loading
 
     def refresh(self) -> None:
@@ -150,6 +166,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Loading…")
         self._task = submit(lambda: overview(self.runtime.database), self._show, self._failed)
         self.connectors.start_polling()
+        self.runs.start_polling()
+        self.alerts.start_polling()
+        self.settings_page.refresh()
+        self.settings_page.server.restore()
         self.refresh_status()
         self._status_timer.start()
 
@@ -185,6 +205,9 @@ class MainWindow(QMainWindow):
             self.settings.setValue("workspace", workspace_id)
         if workspace_id != self.connectors.workspace_id:
             self.connectors.set_workspace(workspace_id)
+        for page in (self.runs, self.series, self.alerts, self.settings_page):
+            if workspace_id != page.workspace_id:
+                page.set_workspace(workspace_id)
 
     # Status bar
 
@@ -213,6 +236,57 @@ class MainWindow(QMainWindow):
         self.scheduler_label.setText("Scheduler: state unknown")
         self.scheduler_label.setToolTip(message)
 
+    # The connector wizard
+
+    def open_wizard(self, connector_id: int, page: str) -> ConnectorWizard:
+        """Open the wizard (0: add a connector) window-modal; the table refreshes after it."""
+        wizard = ConnectorWizard(
+            self.runtime,
+            connector_id or None,
+            page,
+            workspace_id=self.connectors.workspace_id,
+            server=self.server,
+            parent=self,
+        )
+        wizard.saved.connect(self._connector_saved)
+        wizard.finished.connect(lambda _: self.connectors.refresh())
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def _connector_saved(self, connector_id: int, sync_now: bool) -> None:
+        self.connectors.refresh()
+        if sync_now:
+            self.connectors.sync(connector_id)
+
+    # The forecast pages, the embedded server and the tray
+
+    def set_server(self, server: Any | None) -> None:
+        """Show the embedded server (anything with ``url``; None once stopped) in the status bar."""
+        self.server = server
+        self.refresh_status()
+
+    def _run_finished(self, run_id: int, status: str) -> None:
+        self.statusBar().showMessage(f"Forecast run #{run_id} {status}.", 10_000)
+        if status == "complete":
+            self.series.refresh()
+            self.alerts.refresh()
+
+    def show_series(self, series_id: int) -> None:
+        self.nav.setCurrentRow(PAGES.index("Series"))
+        self.series.select_series(series_id)
+
+    def show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit_app(self) -> None:
+        """Close for good, whatever runs: the server stops and the app quits."""
+        self._quitting = True
+        self.close()
+        QApplication.quit()
+
     # Pages and window state
 
     def _page_changed(self, row: int) -> None:
@@ -230,7 +304,16 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("page", self.nav.currentRow())
         self.settings.sync()
+        busy = self.server is not None or self.background is not None
+        if not self._quitting and self.tray.keep_running(busy):
+            event.ignore()
+            self.hide()
+            return
         self.connectors.stop_polling()
+        self.runs.stop_polling()
+        self.alerts.stop_polling()
+        self.settings_page.shutdown()
+        self.tray.hide_icon()
         self._status_timer.stop()
         super().closeEvent(event)
 

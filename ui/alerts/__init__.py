@@ -1,0 +1,1 @@
+"""The alerts inbox and its parts."""

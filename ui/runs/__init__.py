@@ -1,0 +1,1 @@
+"""The forecast runs page and its parts."""

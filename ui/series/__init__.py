@@ -1,0 +1,1 @@
+"""The series explorer: the list of series, the forecast chart and the export."""

@@ -1,0 +1,1 @@
+"""The settings page: embedded server, API keys, BI, OAuth apps, security, organisation."""
