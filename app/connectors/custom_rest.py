@@ -48,8 +48,8 @@ from app.connectors.base import (
     Record,
     SourceConfig,
 )
-from app.connectors.errors import ConfigurationError, SourceDataError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.errors import SourceDataError
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 from app.connectors.http import (
     BearerAuth,
     HeaderAuth,
@@ -516,10 +516,7 @@ class CustomRestPreset(ConnectorPreset):
         """Typed settings; raises ConfigurationError naming each bad field."""
         out = validate_config(cls.fields, values)
         problems = _check(out)
-        if problems:
-            labels = {spec.name: spec.label for spec in cls.fields}
-            summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-            raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+        refuse_problems(cls.fields, problems)
         return out
 
     def _settings(self, config: SourceConfig) -> Settings:

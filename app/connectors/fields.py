@@ -125,12 +125,17 @@ def validate_config(fields: Iterable[Field], values: Mapping[str, Any]) -> dict[
             out[name] = _coerce(spec, value)
         except ValueError as exc:
             problems[name] = str(exc)
-    if problems:
-        summary = "; ".join(
-            f"{specs[n].label if n in specs else n} {p}" for n, p in problems.items()
-        )
-        raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+    refuse_problems(specs.values(), problems)
     return out
+
+
+def refuse_problems(fields: Iterable[Field], problems: Mapping[str, str]) -> None:
+    """Raise one ConfigurationError naming each field's problem by its label; none: return."""
+    if not problems:
+        return
+    labels = {spec.name: spec.label for spec in fields}
+    summary = "; ".join(f"{labels.get(name, name)} {problem}" for name, problem in problems.items())
+    raise ConfigurationError(f"Invalid settings: {summary}.", fields=dict(problems))
 
 
 def secret_names(fields: Iterable[Field]) -> frozenset[str]:

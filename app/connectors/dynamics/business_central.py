@@ -70,7 +70,7 @@ from app.connectors.dynamics.odata import (
     raise_client_errors,
 )
 from app.connectors.errors import ConfigurationError, ConnectorError, SourceDataError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 from app.connectors.http import HttpClient, RetryPolicy
 from app.connectors.registry import register
 
@@ -278,10 +278,7 @@ class BusinessCentralPreset(ConnectorPreset):
         if "company_id" in out and check_guid(out["company_id"]) is None:
             out["company_id"] = str(uuid.UUID(out["company_id"]))
         problems = _check(out)
-        if problems:
-            labels = {spec.name: spec.label for spec in cls.fields}
-            summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-            raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+        refuse_problems(cls.fields, problems)
         return out
 
     # -- plumbing --

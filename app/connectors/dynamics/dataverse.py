@@ -52,8 +52,8 @@ from app.connectors.dynamics.identity import (
     client_credentials,
 )
 from app.connectors.dynamics.odata import IncrementalReader, ODataError, raise_client_errors
-from app.connectors.errors import ConfigurationError, ConnectorError, SourceDataError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.errors import ConnectorError, SourceDataError
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 from app.connectors.http import HttpClient, RetryPolicy
 from app.connectors.registry import register
 
@@ -198,10 +198,7 @@ class DataversePreset(ConnectorPreset):
         out["environment_url"] = _origin(out["environment_url"])
         if (problem := check_tenant(out["tenant_id"])) is not None:
             problems["tenant_id"] = problem
-        if problems:
-            labels = {spec.name: spec.label for spec in cls.fields}
-            summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-            raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+        refuse_problems(cls.fields, problems)
         return out
 
     # -- plumbing --

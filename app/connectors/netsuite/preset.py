@@ -50,8 +50,8 @@ from app.connectors.base import (
     SourceConfig,
     SourceField,
 )
-from app.connectors.errors import ConfigurationError, SourceDataError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.errors import SourceDataError
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 from app.connectors.http import RetryPolicy, decode_json
 from app.connectors.netsuite import suiteql
 from app.connectors.netsuite.account import Account, parse_account
@@ -243,10 +243,7 @@ class NetSuitePreset(ConnectorPreset):
         else:
             if fields:
                 out["custom_fields"] = ", ".join(fields)
-        if problems:
-            labels = {spec.name: spec.label for spec in cls.fields}
-            summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-            raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+        refuse_problems(cls.fields, problems)
         return out
 
     def _settings(self, config: SourceConfig) -> Settings:

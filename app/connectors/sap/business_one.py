@@ -73,8 +73,8 @@ from app.connectors.base import (
     SourceConfig,
     SourceField,
 )
-from app.connectors.errors import ConfigurationError, ConnectorError, SourceDataError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.errors import ConnectorError, SourceDataError
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 from app.connectors.http import RetryPolicy, decode_json
 from app.connectors.registry import register
 from app.connectors.sap.client import SapHttp, check_ca_file, configure_tls, explain_tls
@@ -478,10 +478,7 @@ class BusinessOnePreset(ConnectorPreset):
         """Typed settings; raises ConfigurationError naming each bad field."""
         out = validate_config(cls.fields, values)
         problems = _normalise(out)
-        if problems:
-            labels = {spec.name: spec.label for spec in cls.fields}
-            summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-            raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+        refuse_problems(cls.fields, problems)
         return out
 
     # -- plumbing --

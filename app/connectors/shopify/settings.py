@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.connectors.errors import ConfigurationError
-from app.connectors.fields import Field, FieldKind, validate_config
+from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
 
 # The Admin API's address; tests point it at a fake on 127.0.0.1.
 ADMIN_URL = "https://{shop}/admin/api/{version}"
@@ -103,10 +102,7 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
                 out[name] = check(str(out[name]))
             except ValueError as exc:
                 problems[name] = str(exc)
-    if problems:
-        labels = {spec.name: spec.label for spec in FIELDS}
-        summary = "; ".join(f"{labels[name]} {problem}" for name, problem in problems.items())
-        raise ConfigurationError(f"Invalid settings: {summary}.", fields=problems)
+    refuse_problems(FIELDS, problems)
     return out
 
 
