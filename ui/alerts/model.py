@@ -8,7 +8,6 @@ from typing import Any
 from app.store.types import utcnow
 from ui.formatting import ago, when
 from ui.qt import (
-    QAbstractTableModel,
     QColor,
     QFont,
     QModelIndex,
@@ -16,6 +15,7 @@ from ui.qt import (
     QSortFilterProxyModel,
     Qt,
 )
+from ui.table_model import ListTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -41,7 +41,7 @@ def series_label(alert: dict[str, Any]) -> str:
     return sku if location in (None, "default") else f"{sku} at {location}"
 
 
-class AlertTableModel(QAbstractTableModel):
+class AlertTableModel(ListTableModel):
     """Alerts (the service's views), newest first."""
 
     COLUMNS = ("Severity", "Kind", "Series", "Message", "Raised")
@@ -49,28 +49,15 @@ class AlertTableModel(QAbstractTableModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self._alerts: list[dict[str, Any]] = []
+        self._items: list[dict[str, Any]] = []
         self._now = utcnow()
         self._bold = QFont()
         self._bold.setBold(True)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._alerts)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        alert = self._alerts[index.row()]
+        alert = self._items[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(alert, column)
@@ -107,30 +94,30 @@ class AlertTableModel(QAbstractTableModel):
 
     def set_alerts(self, alerts: list[dict[str, Any]], now: dt.datetime | None = None) -> None:
         self._now = now or utcnow()
-        if [a["id"] for a in alerts] == [a["id"] for a in self._alerts]:
-            self._alerts = alerts
+        if [a["id"] for a in alerts] == [a["id"] for a in self._items]:
+            self._items = alerts
             if alerts:
                 last = self.index(len(alerts) - 1, len(self.COLUMNS) - 1)
                 self.dataChanged.emit(self.index(0, 0), last)
             return
         self.beginResetModel()
-        self._alerts = alerts
+        self._items = alerts
         self.endResetModel()
 
     def mark_read_locally(self, alert_ids: set[int] | None = None) -> None:
         """Show alerts read at once, before the store's answer arrives (None: all)."""
-        for position, alert in enumerate(self._alerts):
+        for position, alert in enumerate(self._items):
             if not alert["read"] and (alert_ids is None or alert["id"] in alert_ids):
-                self._alerts[position] = {**alert, "read": True}
-        if self._alerts:
-            last = self.index(len(self._alerts) - 1, len(self.COLUMNS) - 1)
+                self._items[position] = {**alert, "read": True}
+        if self._items:
+            last = self.index(len(self._items) - 1, len(self.COLUMNS) - 1)
             self.dataChanged.emit(self.index(0, 0), last)
 
     def alerts(self) -> list[dict[str, Any]]:
-        return list(self._alerts)
+        return list(self._items)
 
     def kinds(self) -> list[str]:
-        return sorted({a["kind"] for a in self._alerts})
+        return sorted({a["kind"] for a in self._items})
 
 
 class AlertFilterProxy(QSortFilterProxyModel):

@@ -8,8 +8,9 @@ from typing import Any
 from app.services.connector_board import BoardRow
 from app.store.types import utcnow
 from ui.formatting import ago, until, when
-from ui.qt import QAbstractTableModel, QIcon, QModelIndex, QPersistentModelIndex, Qt
+from ui.qt import QIcon, QModelIndex, QPersistentModelIndex, Qt
 from ui.sources import SourceInfo
+from ui.table_model import ListTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -28,7 +29,7 @@ STATUS_WORDS = {
 }
 
 
-class ConnectorTableModel(QAbstractTableModel):
+class ConnectorTableModel(ListTableModel):
     """The connectors of a workspace, one row each, refreshed in place by ``set_rows``."""
 
     COLUMNS = ("Name", "Source", "Status", "Last sync", "Next sync", "Rows", "Progress")
@@ -37,28 +38,15 @@ class ConnectorTableModel(QAbstractTableModel):
     def __init__(self, sources: dict[str, SourceInfo]) -> None:
         super().__init__()
         self._sources = sources
-        self._rows: list[BoardRow] = []
+        self._items: list[BoardRow] = []
         self._now = utcnow()
 
     # Qt's model interface
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row = self._rows[index.row()]
+        row = self._items[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, column)
@@ -82,21 +70,21 @@ class ConnectorTableModel(QAbstractTableModel):
     def set_rows(self, rows: list[BoardRow], now: dt.datetime | None = None) -> None:
         """Show ``rows``; the same connectors in the same order update in place."""
         self._now = now or utcnow()
-        if [r.id for r in rows] == [r.id for r in self._rows]:
-            self._rows = rows
+        if [r.id for r in rows] == [r.id for r in self._items]:
+            self._items = rows
             if rows:
                 last = self.index(len(rows) - 1, len(self.COLUMNS) - 1)
                 self.dataChanged.emit(self.index(0, 0), last)
             return
         self.beginResetModel()
-        self._rows = rows
+        self._items = rows
         self.endResetModel()
 
     def row_at(self, position: int) -> BoardRow | None:
-        return self._rows[position] if 0 <= position < len(self._rows) else None
+        return self._items[position] if 0 <= position < len(self._items) else None
 
     def position_of(self, connector_id: int) -> int | None:
-        for position, row in enumerate(self._rows):
+        for position, row in enumerate(self._items):
             if row.id == connector_id:
                 return position
         return None
@@ -138,32 +126,19 @@ class ConnectorTableModel(QAbstractTableModel):
         return None
 
 
-class SyncHistoryModel(QAbstractTableModel):
+class SyncHistoryModel(ListTableModel):
     """The latest syncs of the selected connector, newest first."""
 
     COLUMNS = ("Started", "Trigger", "Status", "Duration", "Inserted", "Updated", "Rejected")
 
     def __init__(self) -> None:
         super().__init__()
-        self._runs: list[dict[str, Any]] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._runs)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+        self._items: list[dict[str, Any]] = []
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        run = self._runs[index.row()]
+        run = self._items[index.row()]
         if role == Qt.ItemDataRole.ToolTipRole and run.get("error"):
             return run["error"]
         if role != Qt.ItemDataRole.DisplayRole:
@@ -183,5 +158,5 @@ class SyncHistoryModel(QAbstractTableModel):
 
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         self.beginResetModel()
-        self._runs = runs
+        self._items = runs
         self.endResetModel()

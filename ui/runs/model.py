@@ -7,7 +7,8 @@ from typing import Any
 
 from app.store.types import utcnow
 from ui.formatting import ago, when
-from ui.qt import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from ui.qt import QModelIndex, QPersistentModelIndex, Qt
+from ui.table_model import ListTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -51,7 +52,7 @@ def duration_text(run: dict[str, Any], now: dt.datetime) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-class RunTableModel(QAbstractTableModel):
+class RunTableModel(ListTableModel):
     """Runs (the dicts of ``app.services.runs.run_view``), refreshed in place by ``set_runs``."""
 
     COLUMNS = ("Run", "Status", "Trigger", "Started", "Duration", "Series", "Progress", "Error")
@@ -59,26 +60,13 @@ class RunTableModel(QAbstractTableModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self._runs: list[dict[str, Any]] = []
+        self._items: list[dict[str, Any]] = []
         self._now = utcnow()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._runs)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        run = self._runs[index.row()]
+        run = self._items[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(run, column)
@@ -133,21 +121,21 @@ class RunTableModel(QAbstractTableModel):
     def set_runs(self, runs: list[dict[str, Any]], now: dt.datetime | None = None) -> None:
         """Show ``runs``; the same runs in the same order update in place."""
         self._now = now or utcnow()
-        if [r["id"] for r in runs] == [r["id"] for r in self._runs]:
-            self._runs = runs
+        if [r["id"] for r in runs] == [r["id"] for r in self._items]:
+            self._items = runs
             if runs:
                 last = self.index(len(runs) - 1, len(self.COLUMNS) - 1)
                 self.dataChanged.emit(self.index(0, 0), last)
             return
         self.beginResetModel()
-        self._runs = runs
+        self._items = runs
         self.endResetModel()
 
     def run_at(self, position: int) -> dict[str, Any] | None:
-        return self._runs[position] if 0 <= position < len(self._runs) else None
+        return self._items[position] if 0 <= position < len(self._items) else None
 
     def position_of(self, run_id: int) -> int | None:
-        for position, run in enumerate(self._runs):
+        for position, run in enumerate(self._items):
             if run["id"] == run_id:
                 return position
         return None
@@ -157,4 +145,4 @@ class RunTableModel(QAbstractTableModel):
         return self._now
 
     def runs(self) -> list[dict[str, Any]]:
-        return list(self._runs)
+        return list(self._items)

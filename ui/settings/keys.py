@@ -17,7 +17,6 @@ from embedded_api.auth import KEY_CACHE_SECONDS, MINIMUM_PLAN
 from ui.formatting import ago, when
 from ui.qt import (
     QAbstractItemView,
-    QAbstractTableModel,
     QCheckBox,
     QFormLayout,
     QGroupBox,
@@ -36,6 +35,7 @@ from ui.qt import (
     Signal,
 )
 from ui.settings.common import CopyField, Tasks
+from ui.table_model import ListTableModel
 
 log = logging.getLogger(__name__)
 
@@ -81,31 +81,18 @@ def revoke_key(database: Database, key_id: int) -> dict[str, Any]:
         return _key_row(api_keys.revoke_key(session, key_id))
 
 
-class KeyTableModel(QAbstractTableModel):
+class KeyTableModel(ListTableModel):
     COLUMNS = ("Name", "Key", "Scopes", "Created", "Last used", "State")
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys: list[dict[str, Any]] = []
+        self._items: list[dict[str, Any]] = []
         self._now = utcnow()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._keys)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        key = self._keys[index.row()]
+        key = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(key, index.column())
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
@@ -125,12 +112,12 @@ class KeyTableModel(QAbstractTableModel):
 
     def set_keys(self, keys: list[dict[str, Any]], now: dt.datetime | None = None) -> None:
         self.beginResetModel()
-        self._keys = keys
+        self._items = keys
         self._now = now or utcnow()
         self.endResetModel()
 
     def key_at(self, row: int) -> dict[str, Any] | None:
-        return self._keys[row] if 0 <= row < len(self._keys) else None
+        return self._items[row] if 0 <= row < len(self._items) else None
 
 
 class ApiKeysPanel(QWidget):
