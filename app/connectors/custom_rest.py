@@ -49,7 +49,13 @@ from app.connectors.base import (
     SourceConfig,
 )
 from app.connectors.errors import SourceDataError
-from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
+from app.connectors.fields import (
+    Field,
+    FieldKind,
+    client_credentials_fields,
+    refuse_problems,
+    validate_config,
+)
 from app.connectors.http import (
     BearerAuth,
     HeaderAuth,
@@ -132,32 +138,7 @@ FIELDS: tuple[Field, ...] = (
         required=True,
         visible_when=_when("auth", "api_key_header", "api_key_query"),
     ),
-    Field(
-        "token_url",
-        "Token URL",
-        FieldKind.URL,
-        required=True,
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "client_id",
-        "Client ID",
-        required=True,
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "client_secret",
-        "Client secret",
-        FieldKind.SECRET,
-        required=True,
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "scope",
-        "Scope",
-        help="Space-separated scopes to ask for; empty asks for the client's default.",
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
+    *client_credentials_fields(_when("auth", "oauth2_client_credentials")),
     Field(
         "records_path",
         "Records path",

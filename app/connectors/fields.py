@@ -138,5 +138,35 @@ def refuse_problems(fields: Iterable[Field], problems: Mapping[str, str]) -> Non
     raise ConfigurationError(f"Invalid settings: {summary}.", fields=dict(problems))
 
 
+def client_credentials_fields(
+    visible_when: Mapping[str, tuple[str, ...]], *, url_example: str = ""
+) -> tuple[Field, ...]:
+    """The settings of an OAuth 2.0 client-credentials grant: token URL, client, scope."""
+    return (
+        Field(
+            "token_url",
+            "Token URL",
+            FieldKind.URL,
+            required=True,
+            help=url_example,
+            visible_when=visible_when,
+        ),
+        Field("client_id", "Client ID", required=True, visible_when=visible_when),
+        Field(
+            "client_secret",
+            "Client secret",
+            FieldKind.SECRET,
+            required=True,
+            visible_when=visible_when,
+        ),
+        Field(
+            "scope",
+            "Scope",
+            help="Space-separated scopes to ask for; empty asks for the client's default.",
+            visible_when=visible_when,
+        ),
+    )
+
+
 def secret_names(fields: Iterable[Field]) -> frozenset[str]:
     return frozenset(spec.name for spec in fields if spec.secret)

@@ -74,7 +74,13 @@ from app.connectors.base import (
     SourceField,
 )
 from app.connectors.errors import ConnectorError, SourceDataError
-from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
+from app.connectors.fields import (
+    Field,
+    FieldKind,
+    client_credentials_fields,
+    refuse_problems,
+    validate_config,
+)
 from app.connectors.http import OAuth2ClientCredentials, RetryPolicy, path_of
 from app.connectors.registry import register
 from app.connectors.sap.client import (
@@ -141,32 +147,9 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "password", "Password", FieldKind.SECRET, required=True, visible_when=_when("auth", "basic")
     ),
-    Field(
-        "token_url",
-        "Token URL",
-        FieldKind.URL,
-        required=True,
-        help="Such as https://my123456-api.s4hana.ondemand.com/sap/bc/sec/oauth2/token.",
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "client_id",
-        "Client ID",
-        required=True,
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "client_secret",
-        "Client secret",
-        FieldKind.SECRET,
-        required=True,
-        visible_when=_when("auth", "oauth2_client_credentials"),
-    ),
-    Field(
-        "scope",
-        "Scope",
-        help="Space-separated scopes to ask for; empty asks for the client's default.",
-        visible_when=_when("auth", "oauth2_client_credentials"),
+    *client_credentials_fields(
+        _when("auth", "oauth2_client_credentials"),
+        url_example="Such as https://my123456-api.s4hana.ondemand.com/sap/bc/sec/oauth2/token.",
     ),
     Field(
         "verify_tls",
