@@ -92,9 +92,9 @@ class _PinnedTlsAdapter(HTTPAdapter):
     """An adapter that verifies TLS peers as the connector's settings say, whatever else does.
 
     ``Session.verify`` is not enough: requests lets ``REQUESTS_CA_BUNDLE`` or
-    ``CURL_CA_BUNDLE`` in the environment override it
-    (FIXME:requests https://github.com/psf/requests/issues/3829, kept until
-    requests 3), so the setting is applied here, where every send passes.
+    ``CURL_CA_BUNDLE`` in the environment override it (a known requests
+    behaviour, kept for compatibility), so the setting is applied here, where
+    every send passes.
 
     With verification off urllib3 warns on every request; the operator was
     warned once, when the client was set up, so the warning is silenced here,
