@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import sys
@@ -52,6 +53,11 @@ def run_gui(runtime: Runtime, *, screenshot_dir: str | None = None) -> int:
     window = MainWindow(runtime, background=background)
     window.show()
     window.refresh()
+    # Start-up objects (Qt wrappers, modules, the forecasting library) live as long
+    # as the app: keeping them out of full garbage collections keeps those short,
+    # so a collection during a big sync does not stall the window.
+    gc.collect()
+    gc.freeze()
     return qt_app.exec()
 
 
