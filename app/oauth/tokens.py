@@ -28,12 +28,12 @@ Failures raise :mod:`app.connectors.errors`: a refusal (``invalid_grant``, 401)
 is an :class:`AuthError`, which a sync turns into ``needs_reconnect``; 429, 5xx
 and timeouts are a :class:`RetryableError`.
 
-Known limits (oauth): a crash between the provider's answer and the save leaves
-the previous refresh token in the store, which Xero accepts again for 30
-minutes and Shopify until the new token is used; with other providers the
-connector then needs a Reconnect. In a sync's worker process
-(:mod:`app.sync.worker`) ``save_secrets`` hands the tokens to the parent
-process and returns before the parent has saved them.
+Known limit: a crash between the provider's answer and the save leaves the
+previous refresh token in the store, which Xero accepts again for 30 minutes
+and Shopify until the new token is used; with other providers the connector
+then needs a Reconnect. (Presets that sign in with OAuth are never read by the
+sync's worker process, which could not take the store's lock:
+:func:`app.sync.pages.worker_starter`.)
 """
 
 from __future__ import annotations
