@@ -57,6 +57,7 @@ from app.connectors.fields import (
     validate_config,
 )
 from app.connectors.http import (
+    PROBE_RETRY,
     BearerAuth,
     HeaderAuth,
     HttpClient,
@@ -488,9 +489,7 @@ class CustomRestPreset(ConnectorPreset):
     # An instance may replace these (tests use short waits). A probe answers an
     # operator who is waiting, so it gives up sooner.
     retry_policy: RetryPolicy = RetryPolicy()
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -86,6 +86,12 @@ class RetryPolicy:
     retry_after_cap: float = 300.0
 
 
+# A probe answers an operator who is waiting, so it gives up soon.
+PROBE_RETRY = RetryPolicy(
+    attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
+)
+
+
 @runtime_checkable
 class RenewableAuth(Protocol):
     """An auth that can drop its credential so the next request gets a fresh one."""

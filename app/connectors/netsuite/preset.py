@@ -52,7 +52,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import SourceDataError
 from app.connectors.fields import Field, FieldKind, refuse_problems, validate_config
-from app.connectors.http import RetryPolicy, decode_json
+from app.connectors.http import PROBE_RETRY, RetryPolicy, decode_json
 from app.connectors.netsuite import suiteql
 from app.connectors.netsuite.account import Account, parse_account
 from app.connectors.netsuite.auth import TokenAuth
@@ -223,9 +223,7 @@ class NetSuitePreset(ConnectorPreset):
     page_size: int = MAX_PAGE
     max_results: int = MAX_RESULTS
     retry_policy: RetryPolicy = RetryPolicy()
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import ConfigurationError, SourceDataError
 from app.connectors.fields import Field, FieldKind, validate_config
-from app.connectors.http import RetryPolicy
+from app.connectors.http import PROBE_RETRY, RetryPolicy
 from app.connectors.odoo import models
 from app.connectors.odoo.models import ModelSpec, Schema
 from app.connectors.odoo.protocol import Connection, Credentials, connect
@@ -146,9 +146,7 @@ class OdooPreset(ConnectorPreset):
     # An instance may replace these (tests use short waits and small pages).
     page_size: int = PAGE_SIZE
     retry_policy: RetryPolicy = RetryPolicy()
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> dict[str, Any]:

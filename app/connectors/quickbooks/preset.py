@@ -30,7 +30,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import AuthError, ConfigurationError
 from app.connectors.fields import Field, FieldKind, validate_config
-from app.connectors.http import DEFAULT_TIMEOUT, RetryPolicy
+from app.connectors.http import DEFAULT_TIMEOUT, PROBE_RETRY, RetryPolicy
 from app.connectors.quickbooks import api
 from app.connectors.quickbooks.documents import ENTITIES, document_records
 from app.connectors.quickbooks.reader import MAX_PAGE, Reader, documents_of
@@ -123,9 +123,7 @@ class QuickBooksPreset(ConnectorPreset):
     # Retry-After, so the backoff itself must outlast a minute's throttling.
     page_size: int = MAX_PAGE
     retry_policy: RetryPolicy = RetryPolicy(attempts=10, backoff=2.0, backoff_max=60.0)
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
 
     @classmethod
     def validate(cls, values: Mapping[str, Any]) -> dict[str, Any]:

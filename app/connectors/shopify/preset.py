@@ -18,7 +18,13 @@ from app.connectors.base import (
     SourceConfig,
 )
 from app.connectors.errors import AuthError, ConnectorError, RetryableError, SourceDataError
-from app.connectors.http import DEFAULT_TIMEOUT, RetryPolicy, decode_json, source_message
+from app.connectors.http import (
+    DEFAULT_TIMEOUT,
+    PROBE_RETRY,
+    RetryPolicy,
+    decode_json,
+    source_message,
+)
 from app.connectors.registry import register
 from app.connectors.shopify import queries
 from app.connectors.shopify import settings as shopify_settings
@@ -59,9 +65,7 @@ class ShopifyPreset(ConnectorPreset):
     # An instance may replace these (tests use short waits). A 429 storm is
     # waited out over many attempts rather than failing the sync.
     retry_policy: RetryPolicy = RetryPolicy(attempts=12, backoff=1.0, backoff_max=60.0)
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
     tuning: Tuning = Tuning()
 
     @classmethod

@@ -27,7 +27,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import AuthError, ConfigurationError
 from app.connectors.fields import Field, FieldKind, validate_config
-from app.connectors.http import RetryPolicy
+from app.connectors.http import PROBE_RETRY, RetryPolicy
 from app.connectors.registry import register
 from app.connectors.xero.api import (
     PROVIDER,
@@ -118,9 +118,7 @@ class XeroPreset(ConnectorPreset):
     retry_policy: RetryPolicy = RetryPolicy(
         attempts=10, backoff=1.0, backoff_max=60.0, jitter=1.0, retry_after_cap=120.0
     )
-    probe_retry_policy: RetryPolicy = RetryPolicy(
-        attempts=2, backoff=0.5, backoff_max=2.0, jitter=0.5, retry_after_cap=10.0
-    )
+    probe_retry_policy: RetryPolicy = PROBE_RETRY
     pacing: Pacing = Pacing()
     # Invoices per page. Xero's default is 100 and it takes up to 1,000
     # (``pageSize``); larger pages spend fewer of the 60 calls a minute and
